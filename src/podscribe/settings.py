@@ -1,0 +1,491 @@
+"""The one configuration model of podscribe.
+
+Every part (submit, dispatch, the Vertex job, the local profile) reads its configuration
+through :func:`get_settings`; nothing else in the package reads the environment. Each field
+names its environment variable explicitly (``PODSCRIBE_*`` for the service, ``WHISPER_*``
+for the transcription engine, and the variables Google's own libraries honour), so the
+README's configuration table, Terraform's function environments and the Kubernetes manifests
+can all be checked against this one list.
+
+Production reads the same names: Secret Manager values arrive as environment variables
+(Cloud Functions ``secret_environment_variables``) or as files in ``PODSCRIBE_SECRETS_DIR``.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from podscribe.errors import SettingsError
+
+Environment = Literal["local", "test", "production"]
+Launcher = Literal["vertex", "local", "kubernetes"]
+WhisperDevice = Literal["auto", "cpu", "cuda"]
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _env(name: str) -> Any:
+    """Field alias helper: the environment variable a field is read from."""
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    """podscribe's configuration, one field per environment variable.
+
+    Attributes are documented by their ``description``; ``tests/unit/test_readme_config.py``
+    keeps the README's table equal to this model.
+    """
+
+    model_config = SettingsConfigDict(
+        populate_by_name=True,
+        extra="ignore",
+        frozen=True,
+        validate_default=True,
+    )
+
+    # --- profile -------------------------------------------------------------------------
+    env: Environment = Field(
+        "production",
+        validation_alias=_env("PODSCRIBE_ENV"),
+        description="Deployment profile: `production` (GCP), `local` (one machine) or `test`.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=_env("PODSCRIBE_LOG_LEVEL"), description="Log level."
+    )
+    project_id: str = Field(
+        "podscribe-local",
+        validation_alias=_env("PODSCRIBE_PROJECT_ID"),
+        description="Google Cloud project id (Pub/Sub, Vertex AI, Cloud Trace links).",
+    )
+    region: str = Field(
+        "us-central1",
+        validation_alias=_env("PODSCRIBE_REGION"),
+        description="Region of the Vertex AI jobs and other regional resources.",
+    )
+
+    # --- database ------------------------------------------------------------------------
+    database_url: SecretStr | None = Field(
+        None,
+        validation_alias=_env("PODSCRIBE_DATABASE_URL"),
+        description="PostgreSQL URL `postgresql://user:pass@host:port/db` (local profile, tests).",
+    )
+    cloudsql_connection_name: str | None = Field(
+        None,
+        validation_alias=_env("CLOUDSQL_CONNECTION_NAME"),
+        description="Cloud SQL instance `project:region:instance`; selects the Cloud SQL connector.",
+    )
+    db_name: str = Field(
+        "podscribe", validation_alias=_env("PODSCRIBE_DB_NAME"), description="Database name."
+    )
+    db_user: str | None = Field(
+        None,
+        validation_alias=_env("PODSCRIBE_DB_USER"),
+        description="Database user for the Cloud SQL connector (IAM: the service account email "
+        "without `.gserviceaccount.com`).",
+    )
+    db_password: SecretStr | None = Field(
+        None,
+        validation_alias=_env("PODSCRIBE_DB_PASSWORD"),
+        description="Database password for the Cloud SQL connector; empty means IAM authentication.",
+    )
+    db_ip_type: Literal["private", "public", "psc"] = Field(
+        "private",
+        validation_alias=_env("PODSCRIBE_DB_IP_TYPE"),
+        description="Which Cloud SQL address the connector uses.",
+    )
+    sqladmin_api_endpoint: str | None = Field(
+        None,
+        validation_alias=_env("PODSCRIBE_SQLADMIN_API_ENDPOINT"),
+        description="Override of the Cloud SQL Admin API endpoint (tests point it at a fake).",
+    )
+    db_pool_size: int = Field(
+        5, ge=1, le=100, validation_alias=_env("PODSCRIBE_DB_POOL_SIZE"),
+        description="Connections kept per process.",
+    )
+    db_wait_seconds: float = Field(
+        60.0,
+        ge=0,
+        validation_alias=_env("PODSCRIBE_DB_WAIT_SECONDS"),
+        description="How long startup waits for a late database before failing.",
+    )
+
+    # --- jobs ----------------------------------------------------------------------------
+    max_attempts: int = Field(
+        3, ge=1, le=20, validation_alias=_env("PODSCRIBE_MAX_ATTEMPTS"),
+        description="Launches a job gets before it fails for good.",
+    )
+    lease_seconds: int = Field(
+        300,
+        ge=10,
+        validation_alias=_env("PODSCRIBE_LEASE_SECONDS"),
+        description="A running job's lease; its heartbeat renews it, the sweep reclaims it.",
+    )
+    dispatch_lease_seconds: int = Field(
+        1800,
+        ge=10,
+        validation_alias=_env("PODSCRIBE_DISPATCH_LEASE_SECONDS"),
+        description="How long a launched job may take to start (GPU provisioning) before the "
+        "sweep re-queues it.",
+    )
+    requeue_after_seconds: int = Field(
+        120,
+        ge=0,
+        validation_alias=_env("PODSCRIBE_REQUEUE_AFTER_SECONDS"),
+        description="A queued job older than this is re-woken by the sweep (lost message).",
+    )
+
+    # --- submit API ----------------------------------------------------------------------
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("PODSCRIBE_API_KEYS"),
+        description="Accepted API keys, comma-separated (Secret Manager in production).",
+    )
+    max_request_bytes: int = Field(
+        16_384, ge=256, validation_alias=_env("PODSCRIBE_MAX_REQUEST_BYTES"),
+        description="Largest accepted request body.",
+    )
+    redis_url: str | None = Field(
+        "redis://127.0.0.1:6379/0",
+        validation_alias=_env("PODSCRIBE_REDIS_URL"),
+        description="Redis for rate limits; unreachable means the in-memory backstop limits.",
+    )
+    rate_limit_per_key: int = Field(
+        60, ge=1, validation_alias=_env("PODSCRIBE_RATE_LIMIT_PER_KEY"),
+        description="Requests per window per API key.",
+    )
+    rate_limit_per_ip: int = Field(
+        120, ge=1, validation_alias=_env("PODSCRIBE_RATE_LIMIT_PER_IP"),
+        description="Requests per window per client IP.",
+    )
+    rate_limit_window_seconds: int = Field(
+        60, ge=1, validation_alias=_env("PODSCRIBE_RATE_LIMIT_WINDOW_SECONDS"),
+        description="Sliding window length.",
+    )
+    rate_limit_backstop_keys: int = Field(
+        10_000, ge=1, validation_alias=_env("PODSCRIBE_RATE_LIMIT_BACKSTOP_KEYS"),
+        description="Most clients the in-memory backstop tracks (bounds its memory).",
+    )
+    pubsub_topic: str = Field(
+        "podscribe-jobs", validation_alias=_env("PODSCRIBE_PUBSUB_TOPIC"),
+        description="Pub/Sub topic that wakes dispatch.",
+    )
+    public_base_url: str | None = Field(
+        None,
+        validation_alias=_env("PODSCRIBE_PUBLIC_BASE_URL"),
+        description="Base URL used in links returned to callers; default: the request's own.",
+    )
+
+    # --- storage -------------------------------------------------------------------------
+    bucket: str = Field(
+        "podscribe-transcripts",
+        min_length=3,
+        validation_alias=_env("PODSCRIBE_BUCKET"),
+        description="Cloud Storage bucket for transcripts and checkpoints.",
+    )
+
+    # --- fetching on behalf of users (SSRF guard) -----------------------------------------
+    ssrf_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("PODSCRIBE_SSRF_ALLOW"),
+        description="Loopback `host:port` pairs the guard lets through; only with "
+        "`PODSCRIBE_ENV=local`.",
+    )
+    allowed_ports: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [80, 443],
+        validation_alias=_env("PODSCRIBE_ALLOWED_PORTS"),
+        description="Ports user-supplied URLs may use.",
+    )
+    itunes_api_base: str = Field(
+        "https://itunes.apple.com",
+        validation_alias=_env("PODSCRIBE_ITUNES_API_BASE"),
+        description="Base URL of the iTunes lookup API.",
+    )
+    apple_web_base: str = Field(
+        "https://podcasts.apple.com",
+        validation_alias=_env("PODSCRIBE_APPLE_WEB_BASE"),
+        description="Base URL of Apple's public episode pages (episodes older than the lookup's 200).",
+    )
+    lookup_cache_seconds: int = Field(
+        900, ge=0, validation_alias=_env("PODSCRIBE_LOOKUP_CACHE_SECONDS"),
+        description="How long an Apple lookup answer is reused.",
+    )
+    max_redirects: int = Field(
+        5, ge=0, le=20, validation_alias=_env("PODSCRIBE_MAX_REDIRECTS"),
+        description="Redirect hops a fetch may follow.",
+    )
+    max_download_bytes: int = Field(
+        1_073_741_824, ge=1024, validation_alias=_env("PODSCRIBE_MAX_DOWNLOAD_BYTES"),
+        description="Largest audio download.",
+    )
+    max_document_bytes: int = Field(
+        10_485_760, ge=1024, validation_alias=_env("PODSCRIBE_MAX_DOCUMENT_BYTES"),
+        description="Largest lookup answer, episode page or RSS feed.",
+    )
+    download_timeout_seconds: float = Field(
+        1800.0, gt=0, validation_alias=_env("PODSCRIBE_DOWNLOAD_TIMEOUT_SECONDS"),
+        description="Total time one download may take.",
+    )
+    idle_timeout_seconds: float = Field(
+        30.0, gt=0, validation_alias=_env("PODSCRIBE_IDLE_TIMEOUT_SECONDS"),
+        description="Longest silence from a server before a fetch is abandoned.",
+    )
+    max_episode_seconds: int = Field(
+        6 * 3600, ge=60, validation_alias=_env("PODSCRIBE_MAX_EPISODE_SECONDS"),
+        description="Longest episode accepted (`too_long` beyond).",
+    )
+
+    # --- launching the transcription job --------------------------------------------------
+    launcher: Launcher = Field(
+        "vertex", validation_alias=_env("PODSCRIBE_LAUNCHER"),
+        description="How dispatch runs a job: `vertex`, `local` (a process) or `kubernetes`.",
+    )
+    vertex_image: str | None = Field(
+        None,
+        validation_alias=_env("PODSCRIBE_VERTEX_IMAGE"),
+        description="The job container image (Artifact Registry).",
+    )
+    vertex_machine_type: str = Field(
+        "g2-standard-8", validation_alias=_env("PODSCRIBE_VERTEX_MACHINE_TYPE"),
+        description="Worker machine type.",
+    )
+    vertex_accelerator_type: str = Field(
+        "NVIDIA_L4", validation_alias=_env("PODSCRIBE_VERTEX_ACCELERATOR_TYPE"),
+        description="GPU type (`NVIDIA_L4`, `NVIDIA_TESLA_T4`, ...).",
+    )
+    vertex_accelerator_count: int = Field(
+        1, ge=0, validation_alias=_env("PODSCRIBE_VERTEX_ACCELERATOR_COUNT"),
+        description="GPUs per worker.",
+    )
+    vertex_fallbacks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("PODSCRIBE_VERTEX_FALLBACKS"),
+        description="Where to try when GPUs run out: comma-separated "
+        "`region/machine_type/accelerator` entries, tried in order.",
+    )
+    vertex_service_account: str | None = Field(
+        None,
+        validation_alias=_env("PODSCRIBE_VERTEX_SERVICE_ACCOUNT"),
+        description="Service account the job runs as.",
+    )
+    vertex_persistent_resource_id: str | None = Field(
+        None,
+        validation_alias=_env("PODSCRIBE_VERTEX_PERSISTENT_RESOURCE_ID"),
+        description="Optional Vertex persistent resource that keeps warm GPUs.",
+    )
+    vertex_api_endpoint: str | None = Field(
+        None,
+        validation_alias=_env("PODSCRIBE_VERTEX_API_ENDPOINT"),
+        description="Override of the Vertex AI endpoint (tests point it at a fake).",
+    )
+    vertex_network: str | None = Field(
+        None,
+        validation_alias=_env("PODSCRIBE_VERTEX_NETWORK"),
+        description="VPC network the job joins to reach Cloud SQL's private IP.",
+    )
+    local_state_dir: Path = Field(
+        Path(".podscribe-local"),
+        validation_alias=_env("PODSCRIBE_LOCAL_STATE_DIR"),
+        description="State folder of the local profile (PIDs, logs, data).",
+    )
+    local_max_jobs: int = Field(
+        1, ge=1, validation_alias=_env("PODSCRIBE_LOCAL_MAX_JOBS"),
+        description="Concurrent local-process jobs.",
+    )
+    k8s_namespace: str = Field(
+        "podscribe", validation_alias=_env("PODSCRIBE_K8S_NAMESPACE"),
+        description="Namespace of the Kubernetes launcher's Jobs.",
+    )
+    k8s_job_template: Path | None = Field(
+        None,
+        validation_alias=_env("PODSCRIBE_K8S_JOB_TEMPLATE"),
+        description="YAML Job template the Kubernetes launcher fills in.",
+    )
+
+    # --- the transcription job -----------------------------------------------------------
+    work_dir: Path = Field(
+        Path("/tmp"),  # noqa: S108 - the job's explicit writable path, overridable
+        validation_alias=_env("PODSCRIBE_WORK_DIR"),
+        description="Where the job downloads audio (disk, not memory).",
+    )
+    checkpoint_audio_seconds: int = Field(
+        300, ge=10, validation_alias=_env("PODSCRIBE_CHECKPOINT_AUDIO_SECONDS"),
+        description="Audio transcribed between checkpoints written to storage.",
+    )
+    progress_interval_seconds: float = Field(
+        3.0, gt=0, validation_alias=_env("PODSCRIBE_PROGRESS_INTERVAL_SECONDS"),
+        description="Least time between progress/heartbeat updates of the job row.",
+    )
+    whisper_model: str | None = Field(
+        None,
+        validation_alias=_env("WHISPER_MODEL"),
+        description="faster-whisper model name or path; default: the offline `tiny.en`.",
+    )
+    whisper_device: WhisperDevice = Field(
+        "auto", validation_alias=_env("WHISPER_DEVICE"), description="`auto`, `cpu` or `cuda`."
+    )
+    whisper_compute_type: str | None = Field(
+        None,
+        validation_alias=_env("WHISPER_COMPUTE_TYPE"),
+        description="CTranslate2 compute type; default `int8` on CPU, `float16` on CUDA.",
+    )
+    whisper_beam_size: int = Field(
+        5, ge=1, le=10, validation_alias=_env("WHISPER_BEAM_SIZE"), description="Beam size."
+    )
+    whisper_batch_size: int = Field(
+        8, ge=0, le=64, validation_alias=_env("WHISPER_BATCH_SIZE"),
+        description="Batch size of the batched pipeline; 0 selects sequential decoding.",
+    )
+    whisper_vad_filter: bool = Field(
+        True, validation_alias=_env("WHISPER_VAD_FILTER"),
+        description="Skip non-speech with Silero VAD.",
+    )
+    whisper_word_timestamps: bool = Field(
+        True, validation_alias=_env("WHISPER_WORD_TIMESTAMPS"),
+        description="Word-level timings in the JSON transcript.",
+    )
+    whisper_language: str | None = Field(
+        None, validation_alias=_env("WHISPER_LANGUAGE"),
+        description="Default language; detected when unset.",
+    )
+    whisper_cpu_threads: int = Field(
+        0, ge=0, validation_alias=_env("WHISPER_CPU_THREADS"),
+        description="CPU threads; 0 follows the cores available.",
+    )
+    whisper_model_cache_dir: Path | None = Field(
+        None,
+        validation_alias=_env("WHISPER_MODEL_CACHE_DIR"),
+        description="Writable model cache on disk (read-only root filesystems).",
+    )
+
+    # --- Google emulators (read by Google's libraries; listed to be documented) -----------
+    pubsub_emulator_host: str | None = Field(
+        None,
+        validation_alias=_env("PUBSUB_EMULATOR_HOST"),
+        description="Pub/Sub emulator `host:port` (local profile).",
+    )
+    storage_emulator_host: str | None = Field(
+        None,
+        validation_alias=_env("STORAGE_EMULATOR_HOST"),
+        description="Cloud Storage emulator URL (local profile).",
+    )
+
+    @field_validator("api_keys", "ssrf_allow", "vertex_fallbacks", "allowed_ports", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            scheme = urlsplit(value.get_secret_value()).scheme
+            if scheme not in {"postgresql", "postgres", "postgresql+pg8000"}:
+                raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("ssrf_allow")
+    @classmethod
+    def _loopback_pairs(cls, value: list[str]) -> list[str]:
+        for pair in value:
+            host, sep, port = pair.rpartition(":")
+            host = host.strip("[]")
+            if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{pair!r} is not host:port")
+            if host != "localhost":
+                try:
+                    is_loopback = ipaddress.ip_address(host).is_loopback
+                except ValueError:
+                    is_loopback = False
+                if not is_loopback:
+                    raise ValueError(f"{pair!r}: only loopback hosts may be allowed")
+        return value
+
+    @model_validator(mode="after")
+    def _escape_hatch_only_locally(self) -> Settings:
+        if self.ssrf_allow and self.env != "local":
+            raise ValueError(
+                "PODSCRIBE_SSRF_ALLOW is honoured only with PODSCRIBE_ENV=local; refusing to "
+                f"start with it set under PODSCRIBE_ENV={self.env}"
+            )
+        return self
+
+    # --- derived ---------------------------------------------------------------------------
+    @property
+    def api_key_values(self) -> list[str]:
+        """The accepted API keys in clear (only for constant-time comparison)."""
+        return [key.get_secret_value() for key in self.api_keys]
+
+    @property
+    def whisper_compute_type_resolved(self) -> str | None:
+        """The compute type to use, or None to let the device decide (int8 CPU, float16 CUDA)."""
+        return self.whisper_compute_type
+
+
+def env_name(field: str) -> str:
+    """The environment variable a settings field is read from."""
+    alias = Settings.model_fields[field].validation_alias
+    assert isinstance(alias, AliasChoices)  # noqa: S101 - every field declares one
+    first = alias.choices[0]
+    assert isinstance(first, str)  # noqa: S101
+    return first
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else ""
+        name = field if field.isupper() else _alias_for(field)
+        lines.append(f"{name}: {item['msg']}" if name else str(item["msg"]))
+    return "; ".join(lines)
+
+
+def _alias_for(field: str) -> str:
+    return env_name(field) if field in Settings.model_fields else field
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the configuration from the environment (and ``PODSCRIBE_SECRETS_DIR`` files).
+
+    Args:
+        overrides: field values that win over the environment (tests, tools).
+
+    Returns:
+        The validated settings.
+
+    Raises:
+        SettingsError: a variable is missing or malformed; the message names it.
+    """
+    secrets_dir = os.environ.get("PODSCRIBE_SECRETS_DIR")
+    try:
+        if secrets_dir:
+            return Settings(_secrets_dir=secrets_dir, **overrides)
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(f"invalid configuration: {_describe(error)}") from None
+    except ValueError as error:
+        raise SettingsError(f"invalid configuration: {error}") from None
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()
