@@ -54,7 +54,7 @@ def admin_connection() -> pg8000.native.Connection:
             database=(parts.path or "/postgres").lstrip("/") or "postgres",
             timeout=5,
         )
-    except Exception as error:  # noqa: BLE001 - any failure means "not there"
+    except Exception as error:
         missing_service(f"PostgreSQL at {ADMIN_DATABASE_URL}: {error}")
         raise
 

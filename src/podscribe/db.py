@@ -59,7 +59,9 @@ class Migration:
 def describe_target(settings: Settings) -> str:
     """Where the database is, for messages (never the password)."""
     if settings.cloudsql_connection_name:
-        return f"Cloud SQL instance {settings.cloudsql_connection_name} (database {settings.db_name})"
+        return (
+            f"Cloud SQL instance {settings.cloudsql_connection_name} (database {settings.db_name})"
+        )
     if settings.database_url is None:
         return "no database configured"
     parts = urlsplit(settings.database_url.get_secret_value())
@@ -78,7 +80,7 @@ def _cloudsql_creator(settings: Settings, connector: Any | None) -> Callable[[],
         if settings.sqladmin_api_endpoint:
             options["sqladmin_api_endpoint"] = settings.sqladmin_api_endpoint
         connector = Connector(**options)
-    name = settings.cloudsql_connection_name
+    name = settings.cloudsql_connection_name or ""
     if not settings.db_user:
         raise SettingsError("PODSCRIBE_DB_USER: required with CLOUDSQL_CONNECTION_NAME")
     kwargs: dict[str, Any] = {"user": settings.db_user, "db": settings.db_name}
@@ -120,9 +122,7 @@ def create_db_engine(settings: Settings, *, connector: Any | None = None) -> Eng
         creator = _cloudsql_creator(settings, connector)
         return sa.create_engine("postgresql+pg8000://", creator=creator, **pool)
     if settings.database_url is None:
-        raise SettingsError(
-            "PODSCRIBE_DATABASE_URL or CLOUDSQL_CONNECTION_NAME: one is required"
-        )
+        raise SettingsError("PODSCRIBE_DATABASE_URL or CLOUDSQL_CONNECTION_NAME: one is required")
     url = sa.engine.make_url(settings.database_url.get_secret_value()).set(
         drivername="postgresql+pg8000"
     )
@@ -178,8 +178,14 @@ def _is_connect_error(error: sa.exc.DBAPIError) -> bool:
     text = str(error.orig).lower()
     return any(
         marker in text
-        for marker in ("connection refused", "can't create a connection", "network error",
-                       "timed out", "connection reset", "broken pipe")
+        for marker in (
+            "connection refused",
+            "can't create a connection",
+            "network error",
+            "timed out",
+            "connection reset",
+            "broken pipe",
+        )
     )
 
 
@@ -206,7 +212,9 @@ def migrate(engine: Engine) -> list[str]:
     """
     applied: list[str] = []
     with transaction(engine) as connection:
-        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+        connection.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+        )
         connection.execute(
             sa.text(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("

@@ -93,7 +93,7 @@ class Job:
     finished_at: datetime | None = None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Job:
+    def from_row(cls, row: Mapping[Any, Any]) -> Job:
         values = {name: row[name] for name in cls.__dataclass_fields__ if name in row}
         values["id"] = str(values["id"])
         values["status"] = JobStatus(values["status"])
@@ -180,34 +180,42 @@ def create_or_get_job(
         The job and what happened to it.
     """
     new_id = uuid.uuid4()
-    row = conn.execute(
-        sa.text(
-            "INSERT INTO jobs (id, collection_id, episode_id, source_url, requested_language,"
-            " requested_model) VALUES (:id, :collection_id, :episode_id, :source_url,"
-            " :requested_language, :requested_model)"
-            " ON CONFLICT (collection_id, episode_id) DO NOTHING RETURNING *"
-        ),
-        {
-            "id": new_id,
-            "collection_id": collection_id,
-            "episode_id": episode_id,
-            "source_url": source_url,
-            "requested_language": requested_language,
-            "requested_model": requested_model,
-        },
-    ).mappings().first()
+    row = (
+        conn.execute(
+            sa.text(
+                "INSERT INTO jobs (id, collection_id, episode_id, source_url, requested_language,"
+                " requested_model) VALUES (:id, :collection_id, :episode_id, :source_url,"
+                " :requested_language, :requested_model)"
+                " ON CONFLICT (collection_id, episode_id) DO NOTHING RETURNING *"
+            ),
+            {
+                "id": new_id,
+                "collection_id": collection_id,
+                "episode_id": episode_id,
+                "source_url": source_url,
+                "requested_language": requested_language,
+                "requested_model": requested_model,
+            },
+        )
+        .mappings()
+        .first()
+    )
     if row is not None:
         job = Job.from_row(row)
         _record_event(conn, job, None, "submitted")
         outcome = SubmitOutcome.CREATED
     else:
-        existing = conn.execute(
-            sa.text(
-                "SELECT * FROM jobs WHERE collection_id = :collection_id"
-                " AND episode_id = :episode_id FOR UPDATE"
-            ),
-            {"collection_id": collection_id, "episode_id": episode_id},
-        ).mappings().one()
+        existing = (
+            conn.execute(
+                sa.text(
+                    "SELECT * FROM jobs WHERE collection_id = :collection_id"
+                    " AND episode_id = :episode_id FOR UPDATE"
+                ),
+                {"collection_id": collection_id, "episode_id": episode_id},
+            )
+            .mappings()
+            .one()
+        )
         job = Job.from_row(existing)
         outcome = SubmitOutcome.EXISTING
         if job.status is JobStatus.FAILED:
@@ -217,8 +225,13 @@ def create_or_get_job(
                 JobStatus.FAILED,
                 JobStatus.QUEUED,
                 changes={
-                    "attempts": 0, "progress": 0.0, "error_code": None, "error_message": None,
-                    "queued_at": sa.func.now(), "finished_at": None, "lease_expires_at": None,
+                    "attempts": 0,
+                    "progress": 0.0,
+                    "error_code": None,
+                    "error_message": None,
+                    "queued_at": sa.func.now(),
+                    "finished_at": None,
+                    "lease_expires_at": None,
                 },
                 detail="resubmitted",
             )
@@ -311,7 +324,9 @@ def transition(
     """
     if to_status not in TRANSITIONS[from_status]:
         raise IllegalTransitionError(f"a {from_status} job cannot become {to_status}")
-    row = _conditional_update(conn, job_id, from_status, {"status": to_status.value, **(changes or {})})
+    row = _conditional_update(
+        conn, job_id, from_status, {"status": to_status.value, **(changes or {})}
+    )
     job = Job.from_row(row)
     _record_event(conn, job, from_status, detail)
     return job
@@ -319,7 +334,7 @@ def transition(
 
 def _conditional_update(
     conn: Connection, job_id: str, expected: JobStatus, values: Mapping[str, Any]
-) -> Mapping[str, Any]:
+) -> Mapping[Any, Any]:
     jobs = sa.table("jobs", *(sa.column(name) for name in (*values, "id", "status", "updated_at")))
     statement = (
         sa.update(jobs)
@@ -351,17 +366,24 @@ def claim_for_dispatch(
         The claimed job; None when the job is not queued (a duplicate or late delivery:
         nothing to launch) or had used up its attempts (then it is failed here).
     """
-    current = conn.execute(
-        sa.text("SELECT status, attempts FROM jobs WHERE id = :id FOR UPDATE"),
-        {"id": _parse_id(job_id)},
-    ).mappings().first()
+    current = (
+        conn.execute(
+            sa.text("SELECT status, attempts FROM jobs WHERE id = :id FOR UPDATE"),
+            {"id": _parse_id(job_id)},
+        )
+        .mappings()
+        .first()
+    )
     if current is None:
         raise JobNotFoundError(f"no job {job_id}")
     if current["status"] != JobStatus.QUEUED:
         return None
     if current["attempts"] >= max_attempts:
         fail(
-            conn, job_id, JobStatus.QUEUED, code="attempts_exhausted",
+            conn,
+            job_id,
+            JobStatus.QUEUED,
+            code="attempts_exhausted",
             message=f"launched {current['attempts']} time(s) without finishing; giving up",
         )
         return None
@@ -379,9 +401,7 @@ def claim_for_dispatch(
     )
 
 
-def claim_next_queued(
-    conn: Connection, *, lease_seconds: float, max_attempts: int
-) -> Job | None:
+def claim_next_queued(conn: Connection, *, lease_seconds: float, max_attempts: int) -> Job | None:
     """Claim the oldest queued job nobody else is claiming (``FOR UPDATE SKIP LOCKED``)."""
     job_id = conn.execute(
         sa.text(
@@ -398,13 +418,17 @@ def claim_next_queued(
 
 def record_launch(conn: Connection, job_id: str, *, launcher: str, launcher_ref: str) -> Job:
     """Remember where a dispatched job was launched (e.g. the Vertex resource name)."""
-    row = conn.execute(
-        sa.text(
-            "UPDATE jobs SET launcher = :launcher, launcher_ref = :ref, updated_at = now()"
-            " WHERE id = :id AND status IN ('dispatched', 'running') RETURNING *"
-        ),
-        {"id": _parse_id(job_id), "launcher": launcher, "ref": launcher_ref},
-    ).mappings().first()
+    row = (
+        conn.execute(
+            sa.text(
+                "UPDATE jobs SET launcher = :launcher, launcher_ref = :ref, updated_at = now()"
+                " WHERE id = :id AND status IN ('dispatched', 'running') RETURNING *"
+            ),
+            {"id": _parse_id(job_id), "launcher": launcher, "ref": launcher_ref},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise JobStateConflictError(f"job {job_id} is no longer dispatched")
     return Job.from_row(row)
@@ -413,8 +437,12 @@ def record_launch(conn: Connection, job_id: str, *, launcher: str, launcher_ref:
 def release_to_queue(conn: Connection, job_id: str, *, reason: str) -> Job:
     """dispatched -> queued after a launch that did not happen."""
     return transition(
-        conn, job_id, JobStatus.DISPATCHED, JobStatus.QUEUED,
-        changes={"queued_at": sa.func.now(), "lease_expires_at": None}, detail=reason,
+        conn,
+        job_id,
+        JobStatus.DISPATCHED,
+        JobStatus.QUEUED,
+        changes={"queued_at": sa.func.now(), "lease_expires_at": None},
+        detail=reason,
     )
 
 
@@ -429,11 +457,17 @@ def start_running(
 ) -> Job:
     """dispatched -> running, taking the lease the heartbeat renews."""
     return transition(
-        conn, job_id, JobStatus.DISPATCHED, JobStatus.RUNNING,
+        conn,
+        job_id,
+        JobStatus.DISPATCHED,
+        JobStatus.RUNNING,
         changes={
-            "started_at": sa.func.now(), "heartbeat_at": sa.func.now(),
+            "started_at": sa.func.now(),
+            "heartbeat_at": sa.func.now(),
             "lease_expires_at": _interval(lease_seconds),
-            "model": model, "device": device, "compute_type": compute_type,
+            "model": model,
+            "device": device,
+            "compute_type": compute_type,
         },
         detail="started",
     )
@@ -473,25 +507,33 @@ def succeed(
 ) -> Job:
     """running -> succeeded with the transcript's object names."""
     return transition(
-        conn, job_id, JobStatus.RUNNING, JobStatus.SUCCEEDED,
+        conn,
+        job_id,
+        JobStatus.RUNNING,
+        JobStatus.SUCCEEDED,
         changes={
             "transcript_objects": sa.cast(sa.literal(dict(transcript_objects), sa.JSON), sa.JSON),
-            "progress": 1.0, "finished_at": sa.func.now(), "lease_expires_at": None,
+            "progress": 1.0,
+            "finished_at": sa.func.now(),
+            "lease_expires_at": None,
             **(changes or {}),
         },
         detail="succeeded",
     )
 
 
-def fail(
-    conn: Connection, job_id: str, from_status: JobStatus, *, code: str, message: str
-) -> Job:
+def fail(conn: Connection, job_id: str, from_status: JobStatus, *, code: str, message: str) -> Job:
     """Fail a job with a stable code and a message a person understands."""
     return transition(
-        conn, job_id, from_status, JobStatus.FAILED,
+        conn,
+        job_id,
+        from_status,
+        JobStatus.FAILED,
         changes={
-            "error_code": code, "error_message": message[:2000],
-            "finished_at": sa.func.now(), "lease_expires_at": None,
+            "error_code": code,
+            "error_message": message[:2000],
+            "finished_at": sa.func.now(),
+            "lease_expires_at": None,
         },
         detail=code,
     )
@@ -508,12 +550,16 @@ def update_job_fields(conn: Connection, job_id: str, values: Mapping[str, Any]) 
         for name, value in values.items()
     }
     jobs = sa.table("jobs", *(sa.column(name) for name in (*prepared, "id", "updated_at")))
-    row = conn.execute(
-        sa.update(jobs)
-        .where(jobs.c.id == _parse_id(job_id))
-        .values({**prepared, "updated_at": sa.func.now()})
-        .returning(sa.text(_JOB_COLUMNS))
-    ).mappings().first()
+    row = (
+        conn.execute(
+            sa.update(jobs)
+            .where(jobs.c.id == _parse_id(job_id))
+            .values({**prepared, "updated_at": sa.func.now()})
+            .returning(sa.text(_JOB_COLUMNS))
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise JobNotFoundError(f"no job {job_id}")
     return Job.from_row(row)
@@ -527,23 +573,33 @@ def sweep(conn: Connection, *, max_attempts: int, requeue_after_seconds: float) 
     skipped (``SKIP LOCKED``): the next sweep gets them.
     """
     report = SweepReport()
-    expired = conn.execute(
-        sa.text(
-            "SELECT id, status, attempts FROM jobs WHERE status IN ('dispatched', 'running')"
-            " AND lease_expires_at < now() ORDER BY lease_expires_at FOR UPDATE SKIP LOCKED"
+    expired = (
+        conn.execute(
+            sa.text(
+                "SELECT id, status, attempts FROM jobs WHERE status IN ('dispatched', 'running')"
+                " AND lease_expires_at < now() ORDER BY lease_expires_at FOR UPDATE SKIP LOCKED"
+            )
         )
-    ).mappings().all()
+        .mappings()
+        .all()
+    )
     for row in expired:
         job_id, status = str(row["id"]), JobStatus(row["status"])
         if row["attempts"] >= max_attempts:
             fail(
-                conn, job_id, status, code="attempts_exhausted",
+                conn,
+                job_id,
+                status,
+                code="attempts_exhausted",
                 message=f"the job stopped answering {row['attempts']} time(s); giving up",
             )
             report.failed.append(job_id)
         else:
             transition(
-                conn, job_id, status, JobStatus.QUEUED,
+                conn,
+                job_id,
+                status,
+                JobStatus.QUEUED,
                 changes={"queued_at": sa.func.now(), "lease_expires_at": None},
                 detail="lease expired",
             )

@@ -50,7 +50,9 @@ class CloudLoggingFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "logger": record.name,
             "logging.googleapis.com/sourceLocation": {
-                "file": record.pathname, "line": record.lineno, "function": record.funcName,
+                "file": record.pathname,
+                "line": record.lineno,
+                "function": record.funcName,
             },
         }
         trace = _trace.get()

@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     cloudsql_connection_name: str | None = Field(
         None,
         validation_alias=_env("CLOUDSQL_CONNECTION_NAME"),
-        description="Cloud SQL instance `project:region:instance`; selects the Cloud SQL connector.",
+        description="Cloud SQL instance `project:region:instance`; selects the connector.",
     )
     db_name: str = Field(
         "podscribe", validation_alias=_env("PODSCRIBE_DB_NAME"), description="Database name."
@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     db_password: SecretStr | None = Field(
         None,
         validation_alias=_env("PODSCRIBE_DB_PASSWORD"),
-        description="Database password for the Cloud SQL connector; empty means IAM authentication.",
+        description="Database password for the Cloud SQL connector; unset means IAM auth.",
     )
     db_ip_type: Literal["private", "public", "psc"] = Field(
         "private",
@@ -118,7 +118,10 @@ class Settings(BaseSettings):
         description="Override of the Cloud SQL Admin API endpoint (tests point it at a fake).",
     )
     db_pool_size: int = Field(
-        5, ge=1, le=100, validation_alias=_env("PODSCRIBE_DB_POOL_SIZE"),
+        5,
+        ge=1,
+        le=100,
+        validation_alias=_env("PODSCRIBE_DB_POOL_SIZE"),
         description="Connections kept per process.",
     )
     db_wait_seconds: float = Field(
@@ -130,7 +133,10 @@ class Settings(BaseSettings):
 
     # --- jobs ----------------------------------------------------------------------------
     max_attempts: int = Field(
-        3, ge=1, le=20, validation_alias=_env("PODSCRIBE_MAX_ATTEMPTS"),
+        3,
+        ge=1,
+        le=20,
+        validation_alias=_env("PODSCRIBE_MAX_ATTEMPTS"),
         description="Launches a job gets before it fails for good.",
     )
     lease_seconds: int = Field(
@@ -160,7 +166,9 @@ class Settings(BaseSettings):
         description="Accepted API keys, comma-separated (Secret Manager in production).",
     )
     max_request_bytes: int = Field(
-        16_384, ge=256, validation_alias=_env("PODSCRIBE_MAX_REQUEST_BYTES"),
+        16_384,
+        ge=256,
+        validation_alias=_env("PODSCRIBE_MAX_REQUEST_BYTES"),
         description="Largest accepted request body.",
     )
     redis_url: str | None = Field(
@@ -169,23 +177,32 @@ class Settings(BaseSettings):
         description="Redis for rate limits; unreachable means the in-memory backstop limits.",
     )
     rate_limit_per_key: int = Field(
-        60, ge=1, validation_alias=_env("PODSCRIBE_RATE_LIMIT_PER_KEY"),
+        60,
+        ge=1,
+        validation_alias=_env("PODSCRIBE_RATE_LIMIT_PER_KEY"),
         description="Requests per window per API key.",
     )
     rate_limit_per_ip: int = Field(
-        120, ge=1, validation_alias=_env("PODSCRIBE_RATE_LIMIT_PER_IP"),
+        120,
+        ge=1,
+        validation_alias=_env("PODSCRIBE_RATE_LIMIT_PER_IP"),
         description="Requests per window per client IP.",
     )
     rate_limit_window_seconds: int = Field(
-        60, ge=1, validation_alias=_env("PODSCRIBE_RATE_LIMIT_WINDOW_SECONDS"),
+        60,
+        ge=1,
+        validation_alias=_env("PODSCRIBE_RATE_LIMIT_WINDOW_SECONDS"),
         description="Sliding window length.",
     )
     rate_limit_backstop_keys: int = Field(
-        10_000, ge=1, validation_alias=_env("PODSCRIBE_RATE_LIMIT_BACKSTOP_KEYS"),
+        10_000,
+        ge=1,
+        validation_alias=_env("PODSCRIBE_RATE_LIMIT_BACKSTOP_KEYS"),
         description="Most clients the in-memory backstop tracks (bounds its memory).",
     )
     pubsub_topic: str = Field(
-        "podscribe-jobs", validation_alias=_env("PODSCRIBE_PUBSUB_TOPIC"),
+        "podscribe-jobs",
+        validation_alias=_env("PODSCRIBE_PUBSUB_TOPIC"),
         description="Pub/Sub topic that wakes dispatch.",
     )
     public_base_url: str | None = Field(
@@ -222,40 +239,56 @@ class Settings(BaseSettings):
     apple_web_base: str = Field(
         "https://podcasts.apple.com",
         validation_alias=_env("PODSCRIBE_APPLE_WEB_BASE"),
-        description="Base URL of Apple's public episode pages (episodes older than the lookup's 200).",
+        description="Base URL of Apple's public episode pages (older episodes).",
     )
     lookup_cache_seconds: int = Field(
-        900, ge=0, validation_alias=_env("PODSCRIBE_LOOKUP_CACHE_SECONDS"),
+        900,
+        ge=0,
+        validation_alias=_env("PODSCRIBE_LOOKUP_CACHE_SECONDS"),
         description="How long an Apple lookup answer is reused.",
     )
     max_redirects: int = Field(
-        5, ge=0, le=20, validation_alias=_env("PODSCRIBE_MAX_REDIRECTS"),
+        5,
+        ge=0,
+        le=20,
+        validation_alias=_env("PODSCRIBE_MAX_REDIRECTS"),
         description="Redirect hops a fetch may follow.",
     )
     max_download_bytes: int = Field(
-        1_073_741_824, ge=1024, validation_alias=_env("PODSCRIBE_MAX_DOWNLOAD_BYTES"),
+        1_073_741_824,
+        ge=1024,
+        validation_alias=_env("PODSCRIBE_MAX_DOWNLOAD_BYTES"),
         description="Largest audio download.",
     )
     max_document_bytes: int = Field(
-        10_485_760, ge=1024, validation_alias=_env("PODSCRIBE_MAX_DOCUMENT_BYTES"),
+        10_485_760,
+        ge=1024,
+        validation_alias=_env("PODSCRIBE_MAX_DOCUMENT_BYTES"),
         description="Largest lookup answer, episode page or RSS feed.",
     )
     download_timeout_seconds: float = Field(
-        1800.0, gt=0, validation_alias=_env("PODSCRIBE_DOWNLOAD_TIMEOUT_SECONDS"),
+        1800.0,
+        gt=0,
+        validation_alias=_env("PODSCRIBE_DOWNLOAD_TIMEOUT_SECONDS"),
         description="Total time one download may take.",
     )
     idle_timeout_seconds: float = Field(
-        30.0, gt=0, validation_alias=_env("PODSCRIBE_IDLE_TIMEOUT_SECONDS"),
+        30.0,
+        gt=0,
+        validation_alias=_env("PODSCRIBE_IDLE_TIMEOUT_SECONDS"),
         description="Longest silence from a server before a fetch is abandoned.",
     )
     max_episode_seconds: int = Field(
-        6 * 3600, ge=60, validation_alias=_env("PODSCRIBE_MAX_EPISODE_SECONDS"),
+        6 * 3600,
+        ge=60,
+        validation_alias=_env("PODSCRIBE_MAX_EPISODE_SECONDS"),
         description="Longest episode accepted (`too_long` beyond).",
     )
 
     # --- launching the transcription job --------------------------------------------------
     launcher: Launcher = Field(
-        "vertex", validation_alias=_env("PODSCRIBE_LAUNCHER"),
+        "vertex",
+        validation_alias=_env("PODSCRIBE_LAUNCHER"),
         description="How dispatch runs a job: `vertex`, `local` (a process) or `kubernetes`.",
     )
     vertex_image: str | None = Field(
@@ -264,15 +297,19 @@ class Settings(BaseSettings):
         description="The job container image (Artifact Registry).",
     )
     vertex_machine_type: str = Field(
-        "g2-standard-8", validation_alias=_env("PODSCRIBE_VERTEX_MACHINE_TYPE"),
+        "g2-standard-8",
+        validation_alias=_env("PODSCRIBE_VERTEX_MACHINE_TYPE"),
         description="Worker machine type.",
     )
     vertex_accelerator_type: str = Field(
-        "NVIDIA_L4", validation_alias=_env("PODSCRIBE_VERTEX_ACCELERATOR_TYPE"),
+        "NVIDIA_L4",
+        validation_alias=_env("PODSCRIBE_VERTEX_ACCELERATOR_TYPE"),
         description="GPU type (`NVIDIA_L4`, `NVIDIA_TESLA_T4`, ...).",
     )
     vertex_accelerator_count: int = Field(
-        1, ge=0, validation_alias=_env("PODSCRIBE_VERTEX_ACCELERATOR_COUNT"),
+        1,
+        ge=0,
+        validation_alias=_env("PODSCRIBE_VERTEX_ACCELERATOR_COUNT"),
         description="GPUs per worker.",
     )
     vertex_fallbacks: Annotated[list[str], NoDecode] = Field(
@@ -307,11 +344,14 @@ class Settings(BaseSettings):
         description="State folder of the local profile (PIDs, logs, data).",
     )
     local_max_jobs: int = Field(
-        1, ge=1, validation_alias=_env("PODSCRIBE_LOCAL_MAX_JOBS"),
+        1,
+        ge=1,
+        validation_alias=_env("PODSCRIBE_LOCAL_MAX_JOBS"),
         description="Concurrent local-process jobs.",
     )
     k8s_namespace: str = Field(
-        "podscribe", validation_alias=_env("PODSCRIBE_K8S_NAMESPACE"),
+        "podscribe",
+        validation_alias=_env("PODSCRIBE_K8S_NAMESPACE"),
         description="Namespace of the Kubernetes launcher's Jobs.",
     )
     k8s_job_template: Path | None = Field(
@@ -327,11 +367,15 @@ class Settings(BaseSettings):
         description="Where the job downloads audio (disk, not memory).",
     )
     checkpoint_audio_seconds: int = Field(
-        300, ge=10, validation_alias=_env("PODSCRIBE_CHECKPOINT_AUDIO_SECONDS"),
+        300,
+        ge=10,
+        validation_alias=_env("PODSCRIBE_CHECKPOINT_AUDIO_SECONDS"),
         description="Audio transcribed between checkpoints written to storage.",
     )
     progress_interval_seconds: float = Field(
-        3.0, gt=0, validation_alias=_env("PODSCRIBE_PROGRESS_INTERVAL_SECONDS"),
+        3.0,
+        gt=0,
+        validation_alias=_env("PODSCRIBE_PROGRESS_INTERVAL_SECONDS"),
         description="Least time between progress/heartbeat updates of the job row.",
     )
     whisper_model: str | None = Field(
@@ -351,23 +395,31 @@ class Settings(BaseSettings):
         5, ge=1, le=10, validation_alias=_env("WHISPER_BEAM_SIZE"), description="Beam size."
     )
     whisper_batch_size: int = Field(
-        8, ge=0, le=64, validation_alias=_env("WHISPER_BATCH_SIZE"),
+        8,
+        ge=0,
+        le=64,
+        validation_alias=_env("WHISPER_BATCH_SIZE"),
         description="Batch size of the batched pipeline; 0 selects sequential decoding.",
     )
     whisper_vad_filter: bool = Field(
-        True, validation_alias=_env("WHISPER_VAD_FILTER"),
+        True,
+        validation_alias=_env("WHISPER_VAD_FILTER"),
         description="Skip non-speech with Silero VAD.",
     )
     whisper_word_timestamps: bool = Field(
-        True, validation_alias=_env("WHISPER_WORD_TIMESTAMPS"),
+        True,
+        validation_alias=_env("WHISPER_WORD_TIMESTAMPS"),
         description="Word-level timings in the JSON transcript.",
     )
     whisper_language: str | None = Field(
-        None, validation_alias=_env("WHISPER_LANGUAGE"),
+        None,
+        validation_alias=_env("WHISPER_LANGUAGE"),
         description="Default language; detected when unset.",
     )
     whisper_cpu_threads: int = Field(
-        0, ge=0, validation_alias=_env("WHISPER_CPU_THREADS"),
+        0,
+        ge=0,
+        validation_alias=_env("WHISPER_CPU_THREADS"),
         description="CPU threads; 0 follows the cores available.",
     )
     whisper_model_cache_dir: Path | None = Field(

@@ -71,17 +71,26 @@ def test_migrate_command_line() -> None:
         env = {"PODSCRIBE_DATABASE_URL": url, "PODSCRIBE_ENV": "test", "PATH": "/usr/bin:/bin"}
         first = subprocess.run(
             [sys.executable, "-m", "podscribe.db", "migrate"],
-            env=env, capture_output=True, text=True, check=True,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         assert "applied 1 migration(s): 0001_jobs.sql" in first.stdout
         again = subprocess.run(
             [sys.executable, "-m", "podscribe.db", "migrate"],
-            env=env, capture_output=True, text=True, check=True,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         assert again.stdout.strip() == "applied 0 migration(s)"
         status = subprocess.run(
             [sys.executable, "-m", "podscribe.db", "status"],
-            env=env, capture_output=True, text=True, check=True,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         assert status.stdout.strip() == "applied 0001_jobs.sql"
 
@@ -89,7 +98,8 @@ def test_migrate_command_line() -> None:
 def test_waiting_for_an_absent_database_gives_up_naming_it() -> None:
     port = free_port()  # nothing listens here
     settings = load_settings(
-        database_url=f"postgresql://postgres@127.0.0.1:{port}/podscribe", env="test",
+        database_url=f"postgresql://postgres@127.0.0.1:{port}/podscribe",
+        env="test",
         db_wait_seconds=1.5,
     )
     engine = create_db_engine(settings)
@@ -108,7 +118,9 @@ def test_command_line_names_what_it_waited_for() -> None:
             "PODSCRIBE_DB_WAIT_SECONDS": "1",
             "PATH": "/usr/bin:/bin",
         },
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 2
     assert f"127.0.0.1:{port}" in result.stderr
@@ -120,7 +132,8 @@ def test_factory_needs_exactly_one_way_to_connect() -> None:
     with pytest.raises(SettingsError, match="both set"):
         create_db_engine(
             load_settings(
-                env="test", database_url="postgresql://x@127.0.0.1/db",
+                env="test",
+                database_url="postgresql://x@127.0.0.1/db",
                 cloudsql_connection_name="p:r:i",
             )
         )

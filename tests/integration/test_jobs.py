@@ -21,7 +21,9 @@ T = TypeVar("T")
 def submit(engine: Engine, episode_id: int = 1000, fingerprint: str = "key-a") -> jobs.Job:
     with transaction(engine) as conn:
         job, _ = jobs.create_or_get_job(
-            conn, collection_id=42, episode_id=episode_id,
+            conn,
+            collection_id=42,
+            episode_id=episode_id,
             source_url=f"https://podcasts.apple.com/us/podcast/x/id42?i={episode_id}",
             key_fingerprint=fingerprint,
         )
@@ -74,7 +76,8 @@ def test_twenty_racing_claims_one_wins(wide_engine: Engine) -> None:
     with transaction(wide_engine) as conn:
         history = jobs.job_history(conn, job.id)
     assert [(e.from_status, e.to_status) for e in history] == [
-        (None, JobStatus.QUEUED), (JobStatus.QUEUED, JobStatus.DISPATCHED),
+        (None, JobStatus.QUEUED),
+        (JobStatus.QUEUED, JobStatus.DISPATCHED),
     ]
 
 
@@ -82,7 +85,10 @@ def test_twenty_racing_submissions_make_one_row(wide_engine: Engine) -> None:
     def create() -> tuple[jobs.Job, SubmitOutcome]:
         with transaction(wide_engine) as conn:
             return jobs.create_or_get_job(
-                conn, collection_id=7, episode_id=8, source_url="https://podcasts.apple.com/x",
+                conn,
+                collection_id=7,
+                episode_id=8,
+                source_url="https://podcasts.apple.com/x",
                 key_fingerprint="key-a",
             )
 
@@ -122,7 +128,9 @@ def test_claim_next_queued_skips_locked_rows(engine: Engine) -> None:
         (JobStatus.RUNNING, JobStatus.DISPATCHED),
     ],
 )
-def test_illegal_transitions_are_refused(engine: Engine, start: JobStatus, target: JobStatus) -> None:
+def test_illegal_transitions_are_refused(
+    engine: Engine, start: JobStatus, target: JobStatus
+) -> None:
     job = submit(engine)
     with transaction(engine) as conn:
         with pytest.raises(IllegalTransitionError):
@@ -151,7 +159,9 @@ def test_full_life_and_history(engine: Engine) -> None:
         again = jobs.heartbeat(conn, job.id, lease_seconds=60, progress=0.2)
         assert again.progress == 0.5  # never backwards
         done = jobs.succeed(
-            conn, job.id, transcript_objects={"json": f"transcripts/{job.id}/transcript.json"},
+            conn,
+            job.id,
+            transcript_objects={"json": f"transcripts/{job.id}/transcript.json"},
         )
     assert done.status is JobStatus.SUCCEEDED
     assert done.progress == 1.0
@@ -162,7 +172,10 @@ def test_full_life_and_history(engine: Engine) -> None:
     with transaction(engine) as conn:
         history = jobs.job_history(conn, job.id)
     assert [e.to_status for e in history] == [
-        JobStatus.QUEUED, JobStatus.DISPATCHED, JobStatus.RUNNING, JobStatus.SUCCEEDED,
+        JobStatus.QUEUED,
+        JobStatus.DISPATCHED,
+        JobStatus.RUNNING,
+        JobStatus.SUCCEEDED,
     ]
 
 
@@ -211,7 +224,9 @@ def test_a_claim_past_the_attempt_limit_fails_the_job(engine: Engine) -> None:
         assert jobs.claim_for_dispatch(conn, job.id, lease_seconds=60, max_attempts=2) is None
         failed = jobs.get_job(conn, job.id)
     assert (failed.status, failed.error_code, failed.attempts) == (
-        JobStatus.FAILED, "attempts_exhausted", 2,
+        JobStatus.FAILED,
+        "attempts_exhausted",
+        2,
     )
 
 
@@ -229,7 +244,11 @@ def test_resubmitting_a_failed_job_requeues_it(engine: Engine) -> None:
         jobs.fail(conn, job.id, JobStatus.DISPATCHED, code="launch_failed", message="boom")
     with transaction(engine) as conn:
         again, outcome = jobs.create_or_get_job(
-            conn, collection_id=42, episode_id=1000, source_url="https://x", key_fingerprint="b",
+            conn,
+            collection_id=42,
+            episode_id=1000,
+            source_url="https://x",
+            key_fingerprint="b",
         )
     assert outcome is SubmitOutcome.REQUEUED
     assert again.id == job.id
@@ -256,5 +275,8 @@ def test_unknown_or_malformed_ids_are_not_found(engine: Engine, bad_id: str) -> 
 
 def test_the_schema_refuses_a_failed_job_without_a_reason(engine: Engine) -> None:
     job = submit(engine)
-    with pytest.raises(sa.exc.DBAPIError, match="jobs_failed_has_reason"), transaction(engine) as conn:
+    with (
+        pytest.raises(sa.exc.DBAPIError, match="jobs_failed_has_reason"),
+        transaction(engine) as conn,
+    ):
         conn.execute(sa.text("UPDATE jobs SET status = 'failed' WHERE id = :id"), {"id": job.id})

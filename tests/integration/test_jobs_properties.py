@@ -15,25 +15,41 @@ from podscribe.errors import IllegalTransitionError, JobStateConflictError
 from podscribe.jobs import TRANSITIONS, JobStatus
 
 MAX_ATTEMPTS = 2
-OPERATIONS = ["submit", "claim", "release", "start", "heartbeat", "expire_and_sweep",
-              "succeed", "fail", "arbitrary"]
+OPERATIONS = [
+    "submit",
+    "claim",
+    "release",
+    "start",
+    "heartbeat",
+    "expire_and_sweep",
+    "succeed",
+    "fail",
+    "arbitrary",
+]
 _episodes = itertools.count(1)
 
 operation = st.tuples(
-    st.sampled_from(OPERATIONS), st.integers(0, 2), st.sampled_from(list(JobStatus)),
+    st.sampled_from(OPERATIONS),
+    st.integers(0, 2),
+    st.sampled_from(list(JobStatus)),
     st.sampled_from(list(JobStatus)),
 )
 
 
-def apply(engine: Engine, ids: list[str], base: int, op: tuple[str, int, JobStatus, JobStatus]) -> None:
+def apply(
+    engine: Engine, ids: list[str], base: int, op: tuple[str, int, JobStatus, JobStatus]
+) -> None:
     name, index, source, target = op
     job_id = ids[index % len(ids)]
     with transaction(engine) as conn:
         try:
             if name == "submit":
                 jobs.create_or_get_job(
-                    conn, collection_id=1, episode_id=base + index % len(ids),
-                    source_url="https://x", key_fingerprint="k",
+                    conn,
+                    collection_id=1,
+                    episode_id=base + index % len(ids),
+                    source_url="https://x",
+                    key_fingerprint="k",
                 )
             elif name == "claim":
                 jobs.claim_for_dispatch(conn, job_id, lease_seconds=60, max_attempts=MAX_ATTEMPTS)
@@ -46,7 +62,8 @@ def apply(engine: Engine, ids: list[str], base: int, op: tuple[str, int, JobStat
             elif name == "expire_and_sweep":
                 conn.exec_driver_sql(
                     "UPDATE jobs SET lease_expires_at = now() - interval '1 second'"
-                    " WHERE id = %s AND status IN ('dispatched', 'running')", (job_id,),
+                    " WHERE id = %s AND status IN ('dispatched', 'running')",
+                    (job_id,),
                 )
                 jobs.sweep(conn, max_attempts=MAX_ATTEMPTS, requeue_after_seconds=0)
             elif name == "succeed":
@@ -60,7 +77,9 @@ def apply(engine: Engine, ids: list[str], base: int, op: tuple[str, int, JobStat
             pass
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(operation, min_size=1, max_size=25))
 def test_any_sequence_leaves_legal_states_and_monotone_histories(
     engine: Engine, ops: list[tuple[str, int, JobStatus, JobStatus]]
@@ -70,7 +89,10 @@ def test_any_sequence_leaves_legal_states_and_monotone_histories(
     with transaction(engine) as conn:
         for offset in range(3):
             job, _ = jobs.create_or_get_job(
-                conn, collection_id=1, episode_id=base + offset, source_url="https://x",
+                conn,
+                collection_id=1,
+                episode_id=base + offset,
+                source_url="https://x",
                 key_fingerprint="k",
             )
             ids.append(job.id)
