@@ -200,6 +200,37 @@ class Settings(BaseSettings):
         validation_alias=_env("PODSCRIBE_RATE_LIMIT_BACKSTOP_KEYS"),
         description="Most clients the in-memory backstop tracks (bounds its memory).",
     )
+    rate_limit_redis_timeout_seconds: float = Field(
+        0.25,
+        gt=0,
+        le=5,
+        validation_alias=_env("PODSCRIBE_RATE_LIMIT_REDIS_TIMEOUT_SECONDS"),
+        description="Connect and read timeout of the rate-limit Redis client; an outage costs "
+        "this much before the backstop takes over.",
+    )
+    rate_limit_redis_retry_seconds: float = Field(
+        2.0,
+        ge=0,
+        validation_alias=_env("PODSCRIBE_RATE_LIMIT_REDIS_RETRY_SECONDS"),
+        description="After Redis failed, how long the backstop alone limits before Redis is "
+        "tried again.",
+    )
+    trusted_proxy_hops: int | None = Field(
+        None,
+        ge=0,
+        le=10,
+        validation_alias=_env("PODSCRIBE_TRUSTED_PROXY_HOPS"),
+        description="Proxies in front of submit that append to `X-Forwarded-For` (the client "
+        "IP is that many entries from the end); default 1 in production (Google's front end), "
+        "0 elsewhere (the socket's peer).",
+    )
+    publish_timeout_seconds: float = Field(
+        3.0,
+        gt=0,
+        validation_alias=_env("PODSCRIBE_PUBLISH_TIMEOUT_SECONDS"),
+        description="How long submit waits for Pub/Sub to accept a wake-up before answering "
+        "anyway (the sweep re-sends it).",
+    )
     pubsub_topic: str = Field(
         "podscribe-jobs",
         validation_alias=_env("PODSCRIBE_PUBSUB_TOPIC"),
@@ -277,6 +308,12 @@ class Settings(BaseSettings):
         gt=0,
         validation_alias=_env("PODSCRIBE_IDLE_TIMEOUT_SECONDS"),
         description="Longest silence from a server before a fetch is abandoned.",
+    )
+    document_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        validation_alias=_env("PODSCRIBE_DOCUMENT_TIMEOUT_SECONDS"),
+        description="Total time fetching one lookup answer, episode page or RSS feed may take.",
     )
     max_episode_seconds: int = Field(
         6 * 3600,
@@ -487,6 +524,13 @@ class Settings(BaseSettings):
         return [key.get_secret_value() for key in self.api_keys]
 
     @property
+    def proxy_hops(self) -> int:
+        """``X-Forwarded-For`` entries appended by trusted proxies (see ``trusted_proxy_hops``)."""
+        if self.trusted_proxy_hops is not None:
+            return self.trusted_proxy_hops
+        return 1 if self.env == "production" else 0
+
+    @property
     def whisper_compute_type_resolved(self) -> str | None:
         """The compute type to use, or None to let the device decide (int8 CPU, float16 CUDA)."""
         return self.whisper_compute_type
@@ -541,3 +585,31 @@ def load_settings(**overrides: Any) -> Settings:
 def get_settings() -> Settings:
     """The process-wide settings, read once."""
     return load_settings()
+
+
+def settings_table() -> str:
+    """The README's configuration table, generated from the model.
+
+    ``tests/unit/test_readme.py`` keeps the README's copy equal to it.
+    """
+    rows = [
+        "| Variable | Description | Default | Required |",
+        "|----------|-------------|---------|:--------:|",
+    ]
+    for name, info in Settings.model_fields.items():
+        if info.is_required():
+            default = ""
+        elif info.default_factory is not None:
+            factory: Any = info.default_factory
+            value = factory()
+            default = f"`{','.join(map(str, value))}`" if value else "(empty)"
+        elif info.default is None:
+            default = "(unset)"
+        elif isinstance(info.default, bool):
+            default = f"`{str(info.default).lower()}`"
+        else:
+            default = f"`{info.default}`"
+        description = (info.description or "").replace("|", "\\|")
+        required = "yes" if info.is_required() else "no"
+        rows.append(f"| `{env_name(name)}` | {description} | {default} | {required} |")
+    return "\n".join(rows)

@@ -1,0 +1,61 @@
+"""Log lines are JSON that Cloud Logging understands."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from podscribe.log import configure_logging, parse_trace_header, trace_context
+from podscribe.settings import load_settings
+
+
+def test_lines_carry_severity_message_trace_and_extras(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(load_settings(env="test", project_id="proj-1", log_level="DEBUG"))
+    logger = logging.getLogger("podscribe.test")
+    with trace_context("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"):
+        logger.warning("claimed %s", "job-1", extra={"job_id": "job-1"})
+    logger.info("outside")
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logger.exception("failed")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    first, second, third = lines[-3:]
+    assert first["severity"] == "WARNING"
+    assert first["message"] == "claimed job-1"
+    assert first["job_id"] == "job-1"
+    assert first["logging.googleapis.com/trace"] == (
+        "projects/proj-1/traces/0af7651916cd43dd8448eb211c80319c"
+    )
+    assert first["logging.googleapis.com/spanId"] == "b7ad6b7169203331"
+    assert "logging.googleapis.com/trace" not in second
+    assert third["severity"] == "ERROR"
+    assert "RuntimeError: boom" in third["message"]
+
+
+def test_configuring_twice_does_not_duplicate_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    settings = load_settings(env="test")
+    configure_logging(settings)
+    configure_logging(settings)
+    logging.getLogger("podscribe.test").warning("once")
+    assert capsys.readouterr().err.count('"once"') == 1
+
+
+@pytest.mark.parametrize(
+    ("traceparent", "cloud", "expected"),
+    [
+        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", None,
+         ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")),
+        (None, "105445aa7843bc8bf206b12000100000/1;o=1",
+         ("105445aa7843bc8bf206b12000100000", "0000000000000001")),
+        (None, "105445aa7843bc8bf206b12000100000", ("105445aa7843bc8bf206b12000100000", None)),
+        ("garbage", "also garbage", (None, None)),
+        (None, None, (None, None)),
+    ],
+)
+def test_trace_headers_are_parsed(
+    traceparent: str | None, cloud: str | None, expected: tuple[str | None, str | None]
+) -> None:
+    assert parse_trace_header(traceparent, cloud) == expected
