@@ -1,0 +1,214 @@
+"""Small threaded HTTP(S) servers on 127.0.0.1 for tests and the local demo.
+
+A :class:`FixtureServer` binds an ephemeral port on loopback (never anything else) and
+answers routes registered by path: fixed :class:`Reply` objects, callables that build one
+from the :class:`RecordedRequest`, redirects, and replies that trickle or stall to exercise
+idle and total timeouts. Every request is recorded, so tests can assert what was (and was
+not) asked for.
+
+    with FixtureServer() as server:
+        server.route("/feed.xml", Reply(body=feed, content_type="application/rss+xml"))
+        fetcher.get_document(server.url("/feed.xml"))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socket import socket
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """What a client asked a fixture server for."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+
+    def param(self, name: str) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One response. ``chunks`` with ``chunk_delay`` trickle the body piece by piece.
+
+    Attributes:
+        status: HTTP status.
+        body: the whole body (ignored when ``chunks`` is given).
+        content_type: the Content-Type header; None sends none.
+        headers: more headers.
+        chunks: body pieces sent one at a time, ``chunk_delay`` seconds apart.
+        chunk_delay: the pause before each chunk (after the headers).
+        declare_length: whether to send Content-Length (a close-delimited body otherwise).
+    """
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str | None = "application/octet-stream"
+    headers: dict[str, str] = field(default_factory=dict)
+    chunks: tuple[bytes, ...] | None = None
+    chunk_delay: float = 0.0
+    declare_length: bool = True
+
+
+Route = Reply | Callable[[RecordedRequest], Reply]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._answer()
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._answer()
+
+    def _answer(self) -> None:
+        parts = urlsplit(self.path)
+        request = RecordedRequest(
+            self.command, parts.path, parse_qs(parts.query), dict(self.headers.items())
+        )
+        owner = self.server.owner
+        owner.requests.append(request)
+        route = owner.routes.get(parts.path)
+        reply = Reply(status=404, body=b"not found", content_type="text/plain")
+        if route is not None:
+            reply = route(request) if callable(route) else route
+        with contextlib.suppress(ConnectionError, TimeoutError, ssl.SSLError):
+            self._send(reply)
+
+    def _send(self, reply: Reply) -> None:
+        pieces = reply.chunks if reply.chunks is not None else (reply.body,)
+        self.send_response(reply.status)
+        if reply.content_type is not None:
+            self.send_header("Content-Type", reply.content_type)
+        if reply.declare_length:
+            self.send_header("Content-Length", str(sum(len(piece) for piece in pieces)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.flush()
+        if self.command == "HEAD":
+            return
+        for piece in pieces:
+            if reply.chunk_delay:
+                time.sleep(reply.chunk_delay)
+            self.wfile.write(piece)
+            self.wfile.flush()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature
+        return
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # Handlers that trickle must not hold up shutdown.
+    block_on_close = False
+
+    def __init__(self, owner: FixtureServer, host: str, ssl_context: ssl.SSLContext | None):
+        self.owner = owner
+        self.ssl_context = ssl_context
+        super().__init__((host, 0), _Handler)
+
+    def get_request(self) -> tuple[socket, Any]:
+        connection, address = super().get_request()
+        if self.ssl_context is not None:
+            # The handshake runs in the handler thread, on first read.
+            connection = self.ssl_context.wrap_socket(
+                connection, server_side=True, do_handshake_on_connect=False
+            )
+        return connection, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client refusing our certificate, or hanging up early, is what tests do.
+        return
+
+
+class FixtureServer:
+    """A loopback HTTP(S) server with routes, for tests and the local demo.
+
+    Args:
+        host: the loopback address to bind (``127.0.0.1``; ``127.0.0.2`` etc. work on Linux).
+        ssl_context: serve HTTPS with this server-side context.
+    """
+
+    def __init__(self, host: str = LOOPBACK, *, ssl_context: ssl.SSLContext | None = None):
+        if not host.startswith("127."):
+            raise ValueError("fixture servers bind loopback only")
+        self.routes: dict[str, Route] = {}
+        self.requests: list[RecordedRequest] = []
+        self.sni_names: list[str | None] = []
+        self._scheme = "https" if ssl_context else "http"
+        if ssl_context is not None:
+            ssl_context.sni_callback = self._record_sni
+        self._server = _Server(self, host, ssl_context)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _record_sni(self, _socket: Any, name: str | None, _context: Any) -> None:
+        self.sni_names.append(name)
+
+    @property
+    def host(self) -> str:
+        return str(self._server.server_address[0])
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def host_port(self) -> str:
+        """``host:port``, the form PODSCRIBE_SSRF_ALLOW takes."""
+        return f"{self.host}:{self.port}"
+
+    def url(self, path: str = "/", *, host: str | None = None) -> str:
+        """An absolute URL on this server; ``host`` swaps in a name (e.g. ``localhost``)."""
+        return f"{self._scheme}://{host or self.host}:{self.port}{path}"
+
+    @property
+    def base_url(self) -> str:
+        return self.url("")
+
+    def route(self, path: str, reply: Route) -> None:
+        self.routes[path] = reply
+
+    def redirect(self, path: str, location: str, status: int = 302) -> None:
+        self.route(path, Reply(status=status, content_type=None, headers={"Location": location}))
+
+    def paths_requested(self) -> list[str]:
+        return [request.path for request in self.requests]
+
+    def start(self) -> FixtureServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> FixtureServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def serving(*, host: str = LOOPBACK, ssl_context: ssl.SSLContext | None = None) -> Iterator[FixtureServer]:
+    """A started :class:`FixtureServer`, stopped afterwards."""
+    server = FixtureServer(host, ssl_context=ssl_context)
+    with server:
+        yield server
