@@ -26,6 +26,8 @@ and the README documents every one. Rename nothing; add new classes instead.
     │   ├── FetchTimeoutError          fetch_timeout      (transient)
     │   ├── FetchFailedError           fetch_failed       (transient: connection, 5xx)
     │   ├── UpstreamStatusError        upstream_status    (permanent 4xx)
+    │   │   └── UpstreamThrottledError upstream_throttled (429, transient)
+    │   ├── TlsVerificationError       tls_verification_failed
     │   ├── TooManyRedirectsError      too_many_redirects
     │   ├── NotAudioError              not_audio
     │   └── UnsafeDocumentError        unsafe_document    (XML bombs, entities)
@@ -201,6 +203,25 @@ class UpstreamStatusError(FetchError):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+class UpstreamThrottledError(UpstreamStatusError):
+    """The server said 429: slow down and try again later."""
+
+    code = "upstream_throttled"
+    title = "Upstream rate limit"
+    transient = True
+
+    def __init__(self, message: str, status: int = 429, retry_after: float | None = None) -> None:
+        super().__init__(message, status)
+        self.retry_after = retry_after
+
+
+class TlsVerificationError(FetchError):
+    """The server's certificate does not verify for the host name that was asked for."""
+
+    code = "tls_verification_failed"
+    title = "TLS verification failed"
 
 
 class TooManyRedirectsError(FetchError):

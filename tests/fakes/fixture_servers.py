@@ -70,10 +70,10 @@ Route = Reply | Callable[[RecordedRequest], Reply]
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self._answer()
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._answer()
 
     def _answer(self) -> None:
@@ -109,7 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(piece)
             self.wfile.flush()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
 
@@ -207,7 +207,9 @@ class FixtureServer:
 
 
 @contextlib.contextmanager
-def serving(*, host: str = LOOPBACK, ssl_context: ssl.SSLContext | None = None) -> Iterator[FixtureServer]:
+def serving(
+    *, host: str = LOOPBACK, ssl_context: ssl.SSLContext | None = None
+) -> Iterator[FixtureServer]:
     """A started :class:`FixtureServer`, stopped afterwards."""
     server = FixtureServer(host, ssl_context=ssl_context)
     with server:
