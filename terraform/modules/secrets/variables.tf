@@ -1,0 +1,33 @@
+variable "project_id" {
+  type        = string
+  description = "Project that holds the secrets."
+}
+
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of the secrets' ids."
+}
+
+variable "api_keys" {
+  type        = string
+  description = "Comma-separated API keys for the first version of the API-keys secret; null leaves the secret empty for `gcloud secrets versions add`."
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.api_keys == null ? true : length(trimspace(var.api_keys)) > 0
+    error_message = "api_keys must be null or hold at least one key."
+  }
+}
+
+variable "redis_url" {
+  type        = string
+  description = "Redis URL (with AUTH string) stored as the Redis secret's version."
+  sensitive   = true
+}
+
+variable "labels" {
+  type        = map(string)
+  description = "Labels put on the secrets."
+  default     = {}
+}
