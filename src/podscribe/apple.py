@@ -1,0 +1,402 @@
+"""Apple Podcasts: episode links in, a typed :class:`Episode` out.
+
+:func:`parse_episode_url` reads every form of link Apple hands out (web, legacy iTunes,
+embed, the app's ``podcasts://`` and ``itms-podcasts://`` schemes, share links with tracking
+parameters) into an :class:`EpisodeRef`.
+
+:func:`resolve_episode` asks the iTunes lookup API about the show. The lookup lists only the
+most recent 200 episodes, so an older one is found by reading Apple's public episode page
+(title, date, audio URL) and matching it in the show's RSS feed (:mod:`podscribe.rss`).
+Everything is fetched through :class:`~podscribe.fetch.SafeFetcher`. Apple allows roughly
+20 lookups a minute, so answers are cached (bounded, ``lookup_cache_seconds``) and 429/5xx
+answers are retried a few times with capped backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_exponential
+
+from podscribe.apple_page import EpisodePage, iso_datetime, parse_episode_page, text_or_none
+from podscribe.errors import (
+    EpisodeLinkError,
+    EpisodeNotFoundError,
+    NotAnEpisodeError,
+    NotApplePodcastsError,
+    PodscribeError,
+    UpstreamStatusError,
+    UpstreamThrottledError,
+)
+from podscribe.fetch import FetchedDocument, SafeFetcher
+from podscribe.rss import find_entry, parse_feed
+from podscribe.settings import Settings
+
+__all__ = [
+    "Episode",
+    "EpisodeRef",
+    "clear_lookup_cache",
+    "parse_episode_url",
+    "resolve_episode",
+]
+
+_APPLE_HOSTS = frozenset(
+    {
+        "podcasts.apple.com",
+        "www.podcasts.apple.com",
+        "embed.podcasts.apple.com",
+        "itunes.apple.com",
+        "geo.itunes.apple.com",
+    }
+)
+_SCHEMES = frozenset(
+    {"https", "http", "podcasts", "itms-podcasts", "itms-podcastss", "itms", "itmss", "pcast"}
+)
+_SHOW_ID = re.compile(r"^id([0-9]{1,19})$")
+_NUMBER = re.compile(r"^[0-9]{1,19}$")
+_COUNTRY = re.compile(r"^[a-z]{2}$")
+_MAX_LINK_LENGTH = 2048
+_LOOKUP_LIMIT = 200
+_CACHE_ENTRIES = 256
+_ATTEMPTS = 4
+_MAX_WAIT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class EpisodeRef:
+    """An Apple Podcasts episode: show (collection) id and episode (track) id.
+
+    Attributes:
+        collection_id: the show's id (``id<digits>`` in the link).
+        episode_id: the episode's id (``?i=<digits>``).
+        country: the storefront named in the link, if any (not part of identity).
+    """
+
+    collection_id: int
+    episode_id: int
+    country: str | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Episode:
+    """A resolved episode: what transcription and the job record need.
+
+    Attributes:
+        collection_id: Apple's show id.
+        episode_id: Apple's episode id.
+        guid: the feed's GUID for the episode, when known.
+        show: the show's name.
+        title: the episode's title.
+        audio_url: where the audio is (always fetched through the guard).
+        duration_seconds: length, when Apple or the feed says.
+        published_at: publication time (UTC), when known.
+        feed_url: the show's RSS feed, when known.
+    """
+
+    collection_id: int
+    episode_id: int
+    guid: str | None
+    show: str
+    title: str
+    audio_url: str
+    duration_seconds: float | None
+    published_at: datetime | None
+    feed_url: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form (``published_at`` as ISO 8601)."""
+        return {
+            "collection_id": self.collection_id,
+            "episode_id": self.episode_id,
+            "guid": self.guid,
+            "show": self.show,
+            "title": self.title,
+            "audio_url": self.audio_url,
+            "duration_seconds": self.duration_seconds,
+            "published_at": self.published_at.isoformat() if self.published_at else None,
+            "feed_url": self.feed_url,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Episode:
+        """The inverse of :meth:`to_dict`."""
+        published = data.get("published_at")
+        duration = data.get("duration_seconds")
+        return cls(
+            collection_id=int(data["collection_id"]),
+            episode_id=int(data["episode_id"]),
+            guid=data.get("guid"),
+            show=str(data["show"]),
+            title=str(data["title"]),
+            audio_url=str(data["audio_url"]),
+            duration_seconds=float(duration) if duration is not None else None,
+            published_at=datetime.fromisoformat(published) if published else None,
+            feed_url=data.get("feed_url"),
+        )
+
+
+def parse_episode_url(url: str) -> EpisodeRef:
+    """Read an Apple Podcasts episode link.
+
+    Args:
+        url: a link as a user pasted it, e.g.
+            ``https://podcasts.apple.com/us/podcast/some-show/id1535809341?i=1000651234567``.
+
+    Returns:
+        The show and episode ids.
+
+    Raises:
+        NotApplePodcastsError: not an Apple Podcasts link at all.
+        NotAnEpisodeError: a show (or other page) link that names no episode.
+        EpisodeLinkError: an Apple link whose ids are malformed or contradictory.
+    """
+    text = url.strip() if isinstance(url, str) else ""
+    if not text or len(text) > _MAX_LINK_LENGTH or any(ch.isspace() for ch in text):
+        raise NotApplePodcastsError("expected one Apple Podcasts episode URL")
+    if "://" not in text:
+        text = f"https://{text}"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise NotApplePodcastsError(f"not a valid URL: {url!r}") from None
+    host = (parts.hostname or "").lower()
+    if (
+        parts.scheme.lower() not in _SCHEMES
+        or host not in _APPLE_HOSTS
+        or parts.username is not None
+        or port not in (None, 80, 443)
+    ):
+        raise NotApplePodcastsError(f"not an Apple Podcasts link: {url!r}")
+    segments = [segment for segment in parts.path.split("/") if segment]
+    if "podcast" not in segments:
+        raise NotAnEpisodeError("the link does not name a podcast episode")
+    show_ids = [match[1] for match in map(_SHOW_ID.match, segments) if match]
+    episode_ids = parse_qs(parts.query, keep_blank_values=True).get("i", [])
+    if not episode_ids:
+        raise NotAnEpisodeError(
+            "the link names a show, not an episode: open the episode and share its link"
+        )
+    if len(set(episode_ids)) != 1 or not _NUMBER.match(episode_ids[0]):
+        raise EpisodeLinkError(f"malformed episode id in {url!r}")
+    if len(set(show_ids)) != 1:
+        raise EpisodeLinkError(f"the link does not carry one show id (id<digits>): {url!r}")
+    country = segments[0].lower() if _COUNTRY.match(segments[0].lower()) else None
+    collection_id, episode_id = int(show_ids[0]), int(episode_ids[0])
+    if collection_id == 0 or episode_id == 0:
+        raise EpisodeLinkError(f"zero is not an Apple id: {url!r}")
+    return EpisodeRef(collection_id, episode_id, country)
+
+
+def resolve_episode(
+    ref: EpisodeRef, settings: Settings, *, fetcher: SafeFetcher | None = None
+) -> Episode:
+    """Find an episode's audio URL and metadata.
+
+    Args:
+        ref: the show and episode ids.
+        settings: the lookup and web base URLs, cache lifetime, fetch caps.
+        fetcher: the guarded fetcher to use; one is made (and closed) when omitted.
+
+    Returns:
+        The episode.
+
+    Raises:
+        EpisodeNotFoundError: Apple does not know the show, or the episode is nowhere.
+        AmbiguousEpisodeError: the feed holds several candidates for it.
+        UnsafeDocumentError, TooLargeError: the feed was refused.
+        FetchError: a fetch failed (subclasses say how; transient ones may be retried).
+    """
+    if fetcher is None:
+        with SafeFetcher(settings) as own:
+            return resolve_episode(ref, settings, fetcher=own)
+    results = _lookup(ref.collection_id, settings, fetcher)
+    show = next((item for item in results if item.get("wrapperType") == "track"), None)
+    episodes = [item for item in results if item.get("wrapperType") == "podcastEpisode"]
+    if show is None and not episodes:
+        raise EpisodeNotFoundError(f"Apple Podcasts knows no show with id {ref.collection_id}")
+    record = next((item for item in episodes if item.get("trackId") == ref.episode_id), None)
+    show_name = str((show or episodes[0]).get("collectionName", ""))
+    feed_url = text_or_none((show or {}).get("feedUrl")) or text_or_none(
+        (record or {}).get("feedUrl")
+    )
+    if record is not None and text_or_none(record.get("episodeUrl")):
+        return _from_lookup(ref, record, show_name, feed_url)
+    return _from_page_and_feed(
+        ref, settings, fetcher, show_name=show_name, feed_url=feed_url, record=record
+    )
+
+
+def _from_lookup(
+    ref: EpisodeRef, record: dict[str, Any], show_name: str, feed_url: str | None
+) -> Episode:
+    millis = record.get("trackTimeMillis")
+    return Episode(
+        collection_id=ref.collection_id,
+        episode_id=ref.episode_id,
+        guid=text_or_none(record.get("episodeGuid")),
+        show=show_name or str(record.get("collectionName", "")),
+        title=str(record.get("trackName", "")),
+        audio_url=str(record["episodeUrl"]),
+        duration_seconds=millis / 1000 if isinstance(millis, int | float) and millis > 0 else None,
+        published_at=iso_datetime(record.get("releaseDate")),
+        feed_url=feed_url,
+    )
+
+
+def _from_page_and_feed(
+    ref: EpisodeRef,
+    settings: Settings,
+    fetcher: SafeFetcher,
+    *,
+    show_name: str,
+    feed_url: str | None,
+    record: dict[str, Any] | None,
+) -> Episode:
+    """An episode past the lookup's 200: what Apple's page says, found in the feed."""
+    if not feed_url:
+        raise EpisodeNotFoundError(
+            f"episode {ref.episode_id} is not in Apple's lookup and the show has no public feed"
+        )
+    page = _episode_page(ref, settings, fetcher)
+    if record is not None:  # listed, but without an audio URL: its GUID is the best key
+        page = EpisodePage(
+            title=page.title or text_or_none(record.get("trackName")),
+            published_at=page.published_at or iso_datetime(record.get("releaseDate")),
+            audio_url=page.audio_url,
+            guid=page.guid or text_or_none(record.get("episodeGuid")),
+            duration_seconds=page.duration_seconds,
+        )
+    document = _fetch(fetcher, feed_url, "application/rss+xml, application/xml;q=0.9, */*;q=0.5")
+    feed = parse_feed(document.content, max_bytes=settings.max_document_bytes)
+    entry = find_entry(
+        feed,
+        guid=page.guid,
+        audio_url=page.audio_url,
+        title=page.title,
+        published_at=page.published_at,
+    )
+    audio_url = entry.audio_url or page.audio_url
+    if not audio_url:
+        raise EpisodeNotFoundError(f"episode {ref.episode_id} has no audio enclosure")
+    return Episode(
+        collection_id=ref.collection_id,
+        episode_id=ref.episode_id,
+        guid=entry.guid,
+        show=show_name or feed.title,
+        title=entry.title or page.title or "",
+        audio_url=audio_url,
+        duration_seconds=entry.duration_seconds or page.duration_seconds,
+        published_at=entry.published_at or page.published_at,
+        feed_url=feed_url,
+    )
+
+
+def _episode_page(ref: EpisodeRef, settings: Settings, fetcher: SafeFetcher) -> EpisodePage:
+    base = settings.apple_web_base.rstrip("/")
+    url = f"{base}/{ref.country or 'us'}/podcast/id{ref.collection_id}?i={ref.episode_id}"
+    try:
+        document = _fetch(fetcher, url, "text/html")
+    except UpstreamStatusError as error:
+        if error.status in (404, 410):
+            raise EpisodeNotFoundError(f"Apple has no episode {ref.episode_id}") from error
+        raise
+    page = parse_episode_page(document.content, ref.episode_id)
+    if not (page.guid or page.audio_url or (page.title and page.published_at)):
+        raise EpisodeNotFoundError(f"Apple's page for episode {ref.episode_id} names no episode")
+    return page
+
+
+def _lookup(collection_id: int, settings: Settings, fetcher: SafeFetcher) -> list[dict[str, Any]]:
+    base = settings.itunes_api_base.rstrip("/")
+    url = f"{base}/lookup?id={collection_id}&entity=podcastEpisode&limit={_LOOKUP_LIMIT}"
+    cached = _CACHE.get(url)
+    if cached is not None:
+        return cached
+    document = _fetch(fetcher, url, "application/json")
+    try:
+        payload = json.loads(document.content)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise EpisodeNotFoundError("Apple's lookup answered something that is not JSON") from None
+    raw = payload.get("results") if isinstance(payload, dict) else None
+    results = [item for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
+    _CACHE.put(url, results, settings.lookup_cache_seconds)
+    return results
+
+
+def _fetch(fetcher: SafeFetcher, url: str, accept: str) -> FetchedDocument:
+    """A document, retrying transient failures (429, 5xx, timeouts) with capped backoff."""
+    retrying = Retrying(
+        stop=stop_after_attempt(_ATTEMPTS),
+        wait=_backoff,
+        retry=retry_if_exception(
+            lambda error: isinstance(error, PodscribeError) and error.transient
+        ),
+        reraise=True,
+    )
+    return retrying(fetcher.get_document, url, accept=accept)
+
+
+def _is_transient(error: BaseException) -> bool:
+    return isinstance(error, PodscribeError) and error.transient
+
+
+_EXPONENTIAL = wait_exponential(multiplier=0.5, max=_MAX_WAIT_SECONDS)
+
+
+def _backoff(state: RetryCallState) -> float:
+    error = state.outcome.exception() if state.outcome else None
+    if isinstance(error, UpstreamThrottledError) and error.retry_after is not None:
+        return min(error.retry_after, _MAX_WAIT_SECONDS)
+    return float(_EXPONENTIAL(state))
+
+
+class _LookupCache:
+    """A small TTL cache with a fixed number of entries (least recently used go first)."""
+
+    def __init__(self, max_entries: int) -> None:
+        self._entries: OrderedDict[str, tuple[float, list[dict[str, Any]]]] = OrderedDict()
+        self._max_entries = max_entries
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> list[dict[str, Any]] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] <= time.monotonic():
+                self._entries.pop(key, None)
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: str, value: list[dict[str, Any]], ttl_seconds: float) -> None:
+        if ttl_seconds <= 0:
+            return
+        with self._lock:
+            self._entries[key] = (time.monotonic() + ttl_seconds, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_CACHE = _LookupCache(_CACHE_ENTRIES)
+
+
+def clear_lookup_cache() -> None:
+    """Forget every cached lookup (tests, or after changing the lookup base URL)."""
+    _CACHE.clear()
