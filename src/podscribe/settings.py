@@ -386,6 +386,70 @@ class Settings(BaseSettings):
         validation_alias=_env("PODSCRIBE_LOCAL_MAX_JOBS"),
         description="Concurrent local-process jobs.",
     )
+    local_submit_port: int = Field(
+        8080,
+        ge=1,
+        le=65535,
+        validation_alias=_env("PODSCRIBE_LOCAL_SUBMIT_PORT"),
+        description="Local profile: submit's port on 127.0.0.1.",
+    )
+    local_dispatch_port: int = Field(
+        8081,
+        ge=1,
+        le=65535,
+        validation_alias=_env("PODSCRIBE_LOCAL_DISPATCH_PORT"),
+        description="Local profile: dispatch's port (the push subscription's endpoint).",
+    )
+    local_sweep_port: int = Field(
+        8082,
+        ge=1,
+        le=65535,
+        validation_alias=_env("PODSCRIBE_LOCAL_SWEEP_PORT"),
+        description="Local profile: the sweep function's port.",
+    )
+    local_pubsub_port: int = Field(
+        8085,
+        ge=1,
+        le=65535,
+        validation_alias=_env("PODSCRIBE_LOCAL_PUBSUB_PORT"),
+        description="Local profile: the Pub/Sub emulator's port.",
+    )
+    local_gcs_port: int = Field(
+        4443,
+        ge=1,
+        le=65535,
+        validation_alias=_env("PODSCRIBE_LOCAL_GCS_PORT"),
+        description="Local profile: fake-gcs-server's port.",
+    )
+    local_postgres_port: int = Field(
+        5433,
+        ge=1,
+        le=65535,
+        validation_alias=_env("PODSCRIBE_LOCAL_POSTGRES_PORT"),
+        description="Local profile: port of the private PostgreSQL cluster, started only when "
+        "`PODSCRIBE_DATABASE_URL` does not answer.",
+    )
+    local_redis_port: int = Field(
+        6380,
+        ge=1,
+        le=65535,
+        validation_alias=_env("PODSCRIBE_LOCAL_REDIS_PORT"),
+        description="Local profile: port of the private redis-server, started only when "
+        "`PODSCRIBE_REDIS_URL` does not answer.",
+    )
+    local_fixtures_port: int = Field(
+        8090,
+        ge=1,
+        le=65535,
+        validation_alias=_env("PODSCRIBE_LOCAL_FIXTURES_PORT"),
+        description="Demo: port of the loopback Apple lookup, RSS feed and audio stand-in.",
+    )
+    local_sweep_interval_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=_env("PODSCRIBE_LOCAL_SWEEP_INTERVAL_SECONDS"),
+        description="Local profile: how often the timer triggers the sweep.",
+    )
     k8s_namespace: str = Field(
         "podscribe",
         validation_alias=_env("PODSCRIBE_K8S_NAMESPACE"),
@@ -463,6 +527,18 @@ class Settings(BaseSettings):
         None,
         validation_alias=_env("WHISPER_MODEL_CACHE_DIR"),
         description="Writable model cache on disk (read-only root filesystems).",
+    )
+
+    # --- the `podscribe` CLI (a client of any deployment) ----------------------------------
+    api_url: str = Field(
+        "http://127.0.0.1:8080",
+        validation_alias=_env("PODSCRIBE_API_URL"),
+        description="CLI: base URL of the submit API to talk to.",
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("PODSCRIBE_API_KEY"),
+        description="CLI: the API key it sends as `Authorization: Bearer`.",
     )
 
     # --- Google emulators (read by Google's libraries; listed to be documented) -----------

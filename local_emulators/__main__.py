@@ -1,0 +1,94 @@
+"""``python -m local_emulators up | down | status | logs | demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from local_emulators import profile
+from local_emulators.processes import StartupError
+from podscribe.settings import Settings
+
+
+def _tail(path: Path, lines: int) -> str:
+    if not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _up(settings: Settings, args: argparse.Namespace) -> int:
+    state = profile.up(settings, with_fixtures=args.with_fixtures)
+    print(f"submit URL: {state.submit_url}")
+    print(f"API key:    {state.api_key}")
+    return 0
+
+
+def _down(settings: Settings, args: argparse.Namespace) -> int:
+    profile.down(settings)
+    return 0
+
+
+def _status(settings: Settings, args: argparse.Namespace) -> int:
+    return 0 if profile.status(settings) else 1
+
+
+def _logs(settings: Settings, args: argparse.Namespace) -> int:
+    state = profile.ProfileState.load(profile.state_path(settings))
+    if state is None:
+        print("not running")
+        return 1
+    for record in state.processes:
+        if args.part in (None, record.name):
+            print(f"==> {record.name} ({record.log}) <==")
+            print(_tail(Path(record.log), args.lines))
+    return 0
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from local_emulators.demo import run_demo
+
+    return run_demo(settings, keep_running=not args.down)
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "up": _up,
+    "down": _down,
+    "status": _status,
+    "logs": _logs,
+    "demo": _demo,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local_emulators", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_parser = commands.add_parser("up", help="start the local profile in the background")
+    up_parser.add_argument(
+        "--with-fixtures",
+        action="store_true",
+        help="also serve the demo's loopback Apple lookup, RSS feed and audio",
+    )
+    commands.add_parser("down", help="stop everything `up` started")
+    commands.add_parser("status", help="what runs")
+    logs = commands.add_parser("logs", help="the last lines of each part's log")
+    logs.add_argument("part", nargs="?", help="only this part (e.g. dispatch)")
+    logs.add_argument("-n", "--lines", type=int, default=40)
+    demo = commands.add_parser("demo", help="the whole pipeline end to end, transcript printed")
+    demo.add_argument("--down", action="store_true", help="stop the stack afterwards")
+    args = parser.parse_args(argv)
+
+    from podscribe.errors import PodscribeError
+    from podscribe.settings import load_settings
+
+    try:
+        settings = load_settings()
+        return COMMANDS[args.command](settings, args)
+    except (StartupError, PodscribeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""The demo: the whole pipeline on this machine, from an Apple Podcasts URL to a transcript.
+
+It brings the local profile up with a loopback stand-in for Apple's lookup API, a show's RSS
+feed and a CDN serving real speech (JFK's 1961 inaugural address, public domain), submits a
+real Apple-form episode URL over HTTP like any caller, shows the job's progress, and prints
+the transcript.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from local_emulators.fixtures import EPISODE
+from local_emulators.profile import down, up
+from podscribe.cli import wait_with_progress
+from podscribe.client import PodscribeClient
+from podscribe.settings import Settings
+
+
+def run_demo(settings: Settings, *, keep_running: bool = True, timeout: float = 600) -> int:
+    """Returns the exit code: 0 when the transcript was printed."""
+    console = Console(stderr=True)
+    console.print("[bold]podscribe demo[/bold]: starting the local profile (first run: ~1 min)")
+    state = up(settings, with_fixtures=True, out=sys.stderr)
+    try:
+        with PodscribeClient(state.submit_url, state.api_key) as client:
+            console.print(f"submitting {EPISODE.apple_url}")
+            job = client.submit(EPISODE.apple_url)
+            console.print(f"job {job['id']} is {job['status']}")
+            job = wait_with_progress(client, job["id"], timeout=timeout, console=console)
+            if job["status"] != "succeeded":
+                error: dict[str, Any] = job.get("error") or {}
+                console.print(
+                    f"[red]the job failed[/red]: {error.get('code')}: {error.get('message')}"
+                )
+                return 1
+            console.print(f"[green]succeeded[/green] ({EPISODE.show}: {EPISODE.title})\n")
+            print(client.transcript(job["id"], "txt").strip())
+            console.print(
+                f"\nSRT and WebVTT: {state.submit_url}/v1/transcriptions/{job['id']}"
+                "/transcript?format=srt|vtt|json"
+            )
+    finally:
+        if not keep_running:
+            down(settings, out=sys.stderr)
+    console.print(
+        "\nThe stack is still up. Try it yourself:\n"
+        f"  export PODSCRIBE_API_URL={state.submit_url} PODSCRIBE_API_KEY={state.api_key}\n"
+        f"  .venv/bin/podscribe transcribe '{EPISODE.apple_url}' --wait --format srt\n"
+        "  .venv/bin/python -m local_emulators status | logs | down"
+        if keep_running
+        else "\nThe stack was stopped."
+    )
+    return 0

@@ -1,0 +1,150 @@
+"""PostgreSQL and Redis for the local profile: use the configured ones when they answer,
+otherwise start private ones in the state folder."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from local_emulators.processes import Started, StartupError, port_open, start_process, wait_until
+
+
+def postgres_answers(url: str) -> bool:
+    """Whether the server of ``url`` accepts a connection (to its maintenance database)."""
+    import pg8000.native
+
+    parts = urlsplit(url)
+    try:
+        connection = pg8000.native.Connection(
+            user=parts.username or "postgres",
+            password=parts.password,
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 5432,
+            database="postgres",
+            timeout=3,
+        )
+    except Exception:  # noqa: BLE001 - any failure means "not usable"
+        return False
+    connection.close()
+    return True
+
+
+def ensure_database(url: str) -> None:
+    """Create the database named in ``url`` if it does not exist yet."""
+    import pg8000.native
+
+    parts = urlsplit(url)
+    name = (parts.path or "/podscribe").lstrip("/") or "podscribe"
+    connection = pg8000.native.Connection(
+        user=parts.username or "postgres",
+        password=parts.password,
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        database="postgres",
+        timeout=10,
+    )
+    try:
+        if not connection.run("SELECT 1 FROM pg_database WHERE datname = :name", name=name):
+            connection.run(f"CREATE DATABASE {pg8000.native.identifier(name)}")
+    finally:
+        connection.close()
+
+
+def _postgres_binary(name: str) -> str:
+    found = shutil.which(name) or next(
+        iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None
+    )
+    if found is None:
+        raise StartupError(f"PostgreSQL's {name} is not installed (apt-get install postgresql)")
+    return found
+
+
+def _as_postgres_user(argv: list[str]) -> list[str]:
+    # initdb and postgres refuse to run as root: drop to the postgres account when we are root.
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *argv]
+    return argv
+
+
+def start_private_postgres(
+    data_dir: Path, port: int, log_path: Path
+) -> tuple[Started, list[str], str]:
+    """initdb (first time) and start a private cluster on 127.0.0.1:``port`` with trust auth."""
+    if not (data_dir / "PG_VERSION").exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(data_dir, "postgres", "postgres")
+        subprocess.run(
+            _as_postgres_user(
+                [
+                    _postgres_binary("initdb"),
+                    "-D",
+                    str(data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
+    argv = _as_postgres_user(
+        [
+            _postgres_binary("postgres"),
+            "-D",
+            str(data_dir),
+            "-p",
+            str(port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"unix_socket_directories={data_dir}",
+        ]
+    )
+    if os.geteuid() == 0:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+    started = start_process("postgres", argv, log_path=log_path)
+    url = f"postgresql://postgres@127.0.0.1:{port}/podscribe"
+    wait_until(
+        f"PostgreSQL on 127.0.0.1:{port}",
+        lambda: postgres_answers(url),
+        timeout=60,
+        started=started,
+    )
+    return started, argv, url
+
+
+def redis_answers(url: str) -> bool:
+    """Whether a Redis server at ``url`` answers PING."""
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or 6379), timeout=1
+        ) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
+    except OSError:
+        return False
+
+
+def start_private_redis(port: int, log_path: Path) -> tuple[Started, list[str], str]:
+    """redis-server on 127.0.0.1:``port``, nothing kept on disk."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise StartupError("redis-server is not installed")
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    started = start_process("redis", argv, log_path=log_path)
+    wait_until(
+        f"redis-server on 127.0.0.1:{port}",
+        lambda: port_open("127.0.0.1", port),
+        timeout=20,
+        started=started,
+    )
+    return started, argv, f"redis://127.0.0.1:{port}/0"
