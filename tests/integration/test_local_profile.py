@@ -1,0 +1,163 @@
+"""The local profile end to end: `up`, a real episode through HTTP to `succeeded`, the CLI,
+then `down`, and nothing it started survives."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import srt
+
+from local_emulators.fixtures import EPISODE
+from local_emulators.processes import group_alive
+from podscribe.client import PodscribeClient
+from tests.services import REDIS_URL, free_port, throwaway_database
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPECTED = "ask not what your country can do for you"
+
+
+def _profile_environment(state_dir: Path, database_url: str) -> dict[str, str]:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PODSCRIBE_", "WHISPER_", "PUBSUB_", "STORAGE_EMULATOR"))
+    }
+    environment |= {
+        "PODSCRIBE_LOCAL_STATE_DIR": str(state_dir),
+        "PODSCRIBE_DATABASE_URL": database_url,
+        "PODSCRIBE_REDIS_URL": REDIS_URL,
+        "PODSCRIBE_LOCAL_SWEEP_INTERVAL_SECONDS": "5",
+        "PODSCRIBE_PROJECT_ID": "podscribe-local-test",
+    }
+    for name in ("SUBMIT", "DISPATCH", "SWEEP", "PUBSUB", "GCS", "FIXTURES", "POSTGRES", "REDIS"):
+        environment[f"PODSCRIBE_LOCAL_{name}_PORT"] = str(free_port())
+    return environment
+
+
+def _run(
+    environment: dict[str, str], *args: str, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "local_emulators", *args],
+        env=environment,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def profile(tmp_path: Path) -> Iterator[dict[str, str]]:
+    with throwaway_database() as database_url:
+        environment = _profile_environment(tmp_path / "state", database_url)
+        yield environment
+        _run(environment, "down")
+
+
+@pytest.mark.slow
+def test_up_transcribe_cli_down_leaves_nothing_running(
+    profile: dict[str, str], tmp_path: Path
+) -> None:
+    started = _run(profile, "up", "--with-fixtures")
+    assert started.returncode == 0, started.stdout + started.stderr
+    submit_url = f"http://127.0.0.1:{profile['PODSCRIBE_LOCAL_SUBMIT_PORT']}"
+    assert f"submit URL: {submit_url}" in started.stdout
+    api_key = next(
+        line.split()[-1] for line in started.stdout.splitlines() if line.startswith("API key:")
+    )
+    state = json.loads((tmp_path / "state" / "state.json").read_text())
+    names = {record["name"] for record in state["processes"]}
+    assert {
+        "pubsub-emulator",
+        "fake-gcs-server",
+        "submit",
+        "dispatch",
+        "sweep",
+        "sweep-timer",
+        "fixtures",
+    } <= names
+
+    again = _run(profile, "up", "--with-fixtures")
+    assert again.returncode == 0 and "already up" in again.stdout
+    assert json.loads((tmp_path / "state" / "state.json").read_text()) == state
+
+    with PodscribeClient(submit_url, api_key) as client:
+        job = client.submit(EPISODE.apple_url)
+        assert job["status"] == "queued"
+        seen: list[float] = []
+        done = client.wait(
+            job["id"],
+            timeout=180,
+            interval=0.5,
+            on_update=lambda update: seen.append(float(update["progress"])),
+        )
+        assert done["status"] == "succeeded", done
+        assert seen == sorted(seen)
+        text = client.transcript(job["id"], "txt").lower()
+    assert EXPECTED in text.replace(",", "")
+
+    cli_env = profile | {"PODSCRIBE_API_URL": submit_url, "PODSCRIBE_API_KEY": api_key}
+    cli = [str(Path(sys.executable).with_name("podscribe"))]
+    transcribed = subprocess.run(
+        [*cli, "transcribe", EPISODE.apple_url, "--wait", "--format", "srt"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert transcribed.returncode == 0, transcribed.stderr
+    captions = list(srt.parse(transcribed.stdout))
+    assert captions and "country" in " ".join(c.content for c in captions).lower()
+    missing = subprocess.run(
+        [*cli, "status", "00000000-0000-0000-0000-000000000000"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert missing.returncode == 3
+    assert "job_not_found" in missing.stderr
+
+    status = _run(profile, "status")
+    assert status.returncode == 0 and "DOWN" not in status.stdout
+
+    stopped = _run(profile, "down")
+    assert stopped.returncode == 0, stopped.stderr
+    for record in state["processes"]:
+        assert not group_alive(record["pid"]), f"{record['name']} survived `down`"
+    assert _processes_mentioning(str(tmp_path / "state")) == []
+    assert not (tmp_path / "state" / "state.json").exists()
+
+
+def test_a_taken_port_is_a_clear_error(profile: dict[str, str]) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", int(profile["PODSCRIBE_LOCAL_SUBMIT_PORT"])))
+        holder.listen()
+        result = _run(profile, "up")
+    assert result.returncode == 2
+    assert "PODSCRIBE_LOCAL_SUBMIT_PORT" in result.stderr
+    assert "taken" in result.stderr
