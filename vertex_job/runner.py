@@ -1,0 +1,391 @@
+"""One transcription job, start to finish.
+
+    dispatched --start--> running: resolve -> download (disk) -> decode (16 kHz mono)
+        -> transcribe window by window (progress + heartbeat; a checkpoint after each window)
+        -> transcript.{json,srt,vtt,txt} to storage -> succeeded
+                                 \\-> failed with a stable code (permanent faults)
+                                 \\-> queued again (transient faults that outlasted the retries)
+
+The row is the source of truth: a job that is not ``dispatched`` is left alone (a second
+launch, or a late one, exits 0), and a job the sweep took back mid-run is abandoned without
+touching the row. Transient faults (a storage 503, a dropped connection, a 5xx from the audio
+host) are retried here with backoff; if they persist, the job goes back to the queue while it
+has attempts left, so the next attempt resumes from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from podscribe import jobs
+from podscribe.apple import Episode, EpisodeRef, resolve_episode
+from podscribe.checkpoints import load_checkpoint, resumable, save_checkpoint
+from podscribe.db import transaction
+from podscribe.errors import (
+    JobStateConflictError,
+    PodscribeError,
+    TooLongError,
+    TranscriptionFailedError,
+)
+from podscribe.fetch import SafeFetcher
+from podscribe.formats import RENDERERS, Transcript
+from podscribe.settings import Settings
+from podscribe.storage import TRANSCRIPT_FORMATS, TranscriptStore, transcript_object_name
+from podscribe.transcribe import (
+    SAMPLE_RATE,
+    EngineConfig,
+    Segment,
+    Transcriber,
+    decode_audio_file,
+    probe_duration,
+)
+from vertex_job.heartbeat import Heartbeat
+
+__all__ = ["JobOutcome", "run_job"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_PROMPT_CHARS = 200  # Whisper's prompt is capped at half its 448-token context anyway
+
+
+class JobOutcome(enum.StrEnum):
+    """How a run ended; the process exit code follows from it."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    REQUEUED = "requeued"
+    SKIPPED = "skipped"  # not dispatched: a duplicate or late launch
+    LOST = "lost"  # the sweep took the job back while it ran
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff for transient faults within one attempt.
+
+    Attributes:
+        attempts: tries per step.
+        initial_seconds: first wait; doubles each time.
+        max_seconds: longest wait.
+    """
+
+    attempts: int = 4
+    initial_seconds: float = 1.0
+    max_seconds: float = 20.0
+
+    def call(self, what: str, action: Callable[[], T]) -> T:
+        """Run ``action``, retrying transient podscribe errors; the last one propagates."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential(multiplier=self.initial_seconds, max=self.max_seconds),
+            retry=retry_if_exception(
+                lambda error: isinstance(error, PodscribeError) and error.transient
+            ),
+            before_sleep=lambda state: log.warning(
+                "transient fault; retrying",
+                extra={
+                    "step": what,
+                    "attempt": state.attempt_number,
+                    "error": str(state.outcome.exception()) if state.outcome else None,
+                },
+            ),
+            reraise=True,
+        )
+        return retrying(action)
+
+
+def run_job(
+    job_id: str,
+    *,
+    settings: Settings,
+    engine: Engine,
+    store: TranscriptStore | None = None,
+    retry: RetryPolicy | None = None,
+) -> JobOutcome:
+    """Run one job: claim it for running, transcribe it, record the outcome.
+
+    Args:
+        job_id: the job (it must be ``dispatched``).
+        settings: the configuration.
+        engine: the database.
+        store: the transcripts bucket; built from settings when omitted.
+        retry: backoff for transient faults.
+
+    Returns:
+        What happened; every outcome is already recorded in the row.
+
+    Raises:
+        DatabaseUnavailableError: the database could not be reached to record anything.
+    """
+    store = store or TranscriptStore(settings)
+    retry = retry or RetryPolicy()
+    with transaction(engine) as conn:
+        job = jobs.get_job(conn, job_id)
+    if job.status is not jobs.JobStatus.DISPATCHED:
+        log.info(
+            "job is not dispatched; nothing to do", extra={"job_id": job_id, "status": job.status}
+        )
+        return JobOutcome.SKIPPED
+    config = EngineConfig.from_settings(settings, language=job.requested_language)
+    try:
+        with transaction(engine) as conn:
+            job = jobs.start_running(
+                conn,
+                job_id,
+                lease_seconds=settings.lease_seconds,
+                model=config.model_name,
+                device=config.device,
+                compute_type=config.compute_type,
+            )
+    except JobStateConflictError:
+        log.info("another run started this job first; nothing to do", extra={"job_id": job_id})
+        return JobOutcome.SKIPPED
+    log.info("job running", extra={"job_id": job_id, "attempt": job.attempts})
+    work = _Work(job, settings=settings, engine=engine, store=store, retry=retry, config=config)
+    try:
+        with Heartbeat(
+            engine,
+            job_id,
+            lease_seconds=settings.lease_seconds,
+            interval_seconds=settings.progress_interval_seconds,
+        ) as heartbeat:
+            work.run(heartbeat)
+    except JobStateConflictError:
+        log.warning("job taken back while running; abandoning it", extra={"job_id": job_id})
+        return JobOutcome.LOST
+    except PodscribeError as error:
+        return _record_failure(engine, job, error, settings)
+    except Exception as error:
+        log.exception("job failed unexpectedly", extra={"job_id": job_id})
+        return _record_failure(engine, job, PodscribeError(f"internal error: {error}"), settings)
+    return JobOutcome.SUCCEEDED
+
+
+class _Work:
+    """The steps of one attempt, sharing what they learn."""
+
+    def __init__(
+        self,
+        job: jobs.Job,
+        *,
+        settings: Settings,
+        engine: Engine,
+        store: TranscriptStore,
+        retry: RetryPolicy,
+        config: EngineConfig,
+    ) -> None:
+        self.job, self.settings, self.engine, self.store = job, settings, engine, store
+        self.retry, self.config = retry, config
+        self.timings: dict[str, float] = {}
+
+    def run(self, heartbeat: Heartbeat) -> None:
+        # The model loads while the audio downloads: on a GPU a large model takes a while.
+        with ThreadPoolExecutor(1, thread_name_prefix="model") as loader:
+            model: Future[Transcriber] = loader.submit(Transcriber, self.config)
+            with self._timed("resolve"):
+                episode = self._resolve()
+            heartbeat.check()
+            with self._timed("download_decode"):
+                audio = self._fetch_audio(episode)
+            heartbeat.check()
+            with self._timed("load_model"):
+                transcriber = model.result()
+        duration = audio.shape[0] / SAMPLE_RATE
+        self._update(duration_seconds=round(duration, 3))
+        with self._timed("transcribe"):
+            segments, language = self._transcribe(transcriber, audio, episode, heartbeat)
+        transcript = self._transcript(segments, language, duration, episode)
+        with self._timed("upload"):
+            objects = self._upload(transcript)
+        with transaction(self.engine) as conn:
+            jobs.succeed(
+                conn,
+                self.job.id,
+                transcript_objects=objects,
+                changes={"language": language, "duration_seconds": round(duration, 3)},
+            )
+        log.info(
+            "job succeeded",
+            extra={"job_id": self.job.id, "audio_seconds": duration, "timings": self.timings},
+        )
+
+    @contextmanager
+    def _timed(self, step: str) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        self.timings[step] = time.perf_counter() - started
+
+    def _update(self, **values: object) -> None:
+        with transaction(self.engine) as conn:
+            jobs.update_job_fields(conn, self.job.id, values)
+
+    def _resolve(self) -> Episode:
+        ref = EpisodeRef(self.job.collection_id, self.job.episode_id)
+        with SafeFetcher(self.settings) as fetcher:
+            episode = self.retry.call(
+                "resolve", lambda: resolve_episode(ref, self.settings, fetcher=fetcher)
+            )
+        self._update(episode=episode.to_dict())
+        declared = episode.duration_seconds
+        if declared is not None and declared > self.settings.max_episode_seconds:
+            raise TooLongError(_too_long(declared, self.settings, "the episode's listing says"))
+        return episode
+
+    def _fetch_audio(self, episode: Episode) -> np.ndarray:
+        """Download to a private temporary folder on disk, check, decode; delete the file."""
+        self.settings.work_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="podscribe-", dir=self.settings.work_dir) as tmp:
+            destination = Path(tmp) / "audio"
+            with SafeFetcher(self.settings) as fetcher:
+                downloaded = self.retry.call(
+                    "download", lambda: fetcher.download_audio(episode.audio_url, destination)
+                )
+            log.info(
+                "audio downloaded",
+                extra={
+                    "job_id": self.job.id,
+                    "bytes": downloaded.size_bytes,
+                    "format": downloaded.audio_format,
+                },
+            )
+            declared = probe_duration(downloaded.path)
+            if declared is not None and declared > self.settings.max_episode_seconds:
+                raise TooLongError(_too_long(declared, self.settings, "the audio file says"))
+            audio = decode_audio_file(downloaded.path)
+        decoded = audio.shape[0] / SAMPLE_RATE
+        if decoded > self.settings.max_episode_seconds:
+            raise TooLongError(_too_long(decoded, self.settings, "the decoded audio lasts"))
+        return audio
+
+    def _transcribe(
+        self, transcriber: Transcriber, audio: np.ndarray, episode: Episode, heartbeat: Heartbeat
+    ) -> tuple[list[Segment], str]:
+        duration = audio.shape[0] / SAMPLE_RATE
+        checkpoint = None
+        saved = self.job.checkpoint_object
+        if saved:
+            checkpoint = self.retry.call(
+                "read checkpoint", lambda: load_checkpoint(self.store, saved)
+            )
+        start = resumable(checkpoint, model=self.config.model_name, duration=duration)
+        segments: list[Segment] = list(checkpoint.segments) if checkpoint and start else []
+        language = checkpoint.language if checkpoint and start else None
+        if start:
+            log.info("resuming from a checkpoint", extra={"job_id": self.job.id, "at": start})
+            heartbeat.report(start / duration)
+        prompt = f"{episode.show}. {episode.title}."[:_PROMPT_CHARS]
+        try:
+            for window in transcriber.windows(
+                audio,
+                start_seconds=start,
+                window_seconds=self.settings.checkpoint_audio_seconds,
+                initial_prompt=prompt,
+                language=language,
+            ):
+                language = window.language
+                for segment in window.segments:
+                    segments.append(segment)
+                    heartbeat.report(segment.end / duration)
+                heartbeat.report(window.end / duration)
+                if window.end < duration:
+                    self._checkpoint(segments, language, duration, episode, window.end)
+        except (PodscribeError, JobStateConflictError):
+            raise
+        except (RuntimeError, ValueError, MemoryError) as error:
+            raise TranscriptionFailedError(f"faster-whisper failed: {error}") from error
+        return segments, language or self.config.language or "en"
+
+    def _checkpoint(
+        self, segments: list[Segment], language: str, duration: float, episode: Episode, end: float
+    ) -> None:
+        partial = self._transcript(segments, language, duration, episode, until=end)
+        name = self.retry.call(
+            "write checkpoint", lambda: save_checkpoint(self.store, self.job.id, partial)
+        )
+        self._update(checkpoint_object=name)
+
+    def _transcript(
+        self,
+        segments: list[Segment],
+        language: str,
+        duration: float,
+        episode: Episode,
+        *,
+        until: float | None = None,
+    ) -> Transcript:
+        return Transcript(
+            segments=tuple(segments),
+            language=language,
+            duration=duration,
+            model=self.config.model_name,
+            device=self.config.device,
+            compute_type=self.config.compute_type,
+            timings=dict(self.timings),
+            episode=episode.to_dict(),
+            complete=until is None,
+            transcribed_until=until,
+        )
+
+    def _upload(self, transcript: Transcript) -> dict[str, str]:
+        objects: dict[str, str] = {}
+        for fmt, content_type in TRANSCRIPT_FORMATS.items():
+            objects[fmt] = self.retry.call(
+                f"upload {fmt}",
+                functools.partial(
+                    self.store.put,
+                    transcript_object_name(self.job.id, fmt),
+                    RENDERERS[fmt](transcript),
+                    f"{content_type}; charset=utf-8",
+                ),
+            )
+        return objects
+
+
+def _too_long(seconds: float, settings: Settings, who: str) -> str:
+    return (
+        f"{who} {seconds / 60:.0f} minutes; episodes up to "
+        f"{settings.max_episode_seconds / 60:.0f} minutes are accepted"
+    )
+
+
+def _record_failure(
+    engine: Engine, job: jobs.Job, error: PodscribeError, settings: Settings
+) -> JobOutcome:
+    """Fail the job (permanent fault, or transient with no attempts left) or requeue it."""
+    requeue = error.transient and job.attempts < settings.max_attempts
+    log.warning(
+        "job attempt ended with an error",
+        extra={"job_id": job.id, "code": error.code, "error": error.message, "requeue": requeue},
+    )
+    try:
+        with transaction(engine) as conn:
+            if requeue:
+                jobs.transition(
+                    conn,
+                    job.id,
+                    jobs.JobStatus.RUNNING,
+                    jobs.JobStatus.QUEUED,
+                    changes={"queued_at": sa.func.now(), "lease_expires_at": None},
+                    detail=f"{error.code}: {error.message}"[:500],
+                )
+                return JobOutcome.REQUEUED
+            jobs.fail(conn, job.id, jobs.JobStatus.RUNNING, code=error.code, message=error.message)
+    except JobStateConflictError:
+        log.warning("job taken back before its failure was recorded", extra={"job_id": job.id})
+        return JobOutcome.LOST
+    return JobOutcome.FAILED
