@@ -39,8 +39,9 @@ and the README documents every one. Rename nothing; add new classes instead.
     ├── StorageError                   storage_failed     (transient)
     ├── PublishError                   publish_failed     (transient)
     ├── MalformedMessageError          malformed_message  (acknowledge, never retry)
-    └── LaunchError                    launch_failed      (transient)
-        └── CapacityError              capacity_exhausted
+    ├── LaunchError                    launch_failed      (transient)
+    │   └── CapacityError              capacity_exhausted
+    └── WorkerFailedError              worker_failed      (the launched job died)
 """
 
 from __future__ import annotations
@@ -302,3 +303,10 @@ class MalformedMessageError(PodscribeError):
     code = "malformed_message"
     http_status = 400
     title = "Malformed message"
+
+
+class WorkerFailedError(PodscribeError):
+    """The launched job ended (FAILED, CANCELLED, a non-zero exit) without finishing the row."""
+
+    code = "worker_failed"
+    title = "The transcription job failed"

@@ -1,0 +1,177 @@
+"""Dispatch: one wake-up message in, at most one launch out.
+
+    message -> decode -> peek (not queued: nothing to do) -> capacity? -> claim
+            -> launch -> record the launcher's ref
+
+The claim is the conditional ``queued -> dispatched`` update of :mod:`podscribe.jobs`: of five
+deliveries of the same message (or five messages for the same job) exactly one wins; the
+others find the job dispatched and acknowledge. The launch happens outside any transaction
+(a GPU request may take seconds; no row lock is held that long).
+
+A launch that fails puts the job back to ``queued`` and raises, so the function answers an
+error and Pub/Sub redelivers with backoff. Each claim counts an attempt; the failure that uses
+the last one fails the job (``launch_failed``, or ``capacity_exhausted``) and still raises,
+so that with the subscription's ``max_delivery_attempts`` equal to ``PODSCRIBE_MAX_ATTEMPTS``
+the message ends in the dead-letter topic. A launcher without a free slot is asked before the
+claim, so waiting for capacity spends no attempt.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from podscribe import jobs
+from podscribe.db import transaction
+from podscribe.errors import (
+    CapacityError,
+    JobNotFoundError,
+    JobStateConflictError,
+    LaunchError,
+    PodscribeError,
+)
+from podscribe.jobs import JobStatus
+from podscribe.launchers import Launcher
+from podscribe.messaging import JobMessage
+from podscribe.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class DispatchAction(enum.StrEnum):
+    """What dispatching one message did."""
+
+    LAUNCHED = "launched"
+    ADOPTED = "adopted"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class DispatchOutcome:
+    """The result of handling one wake-up.
+
+    Attributes:
+        job_id: the job the message named.
+        action: launched, adopted (an earlier launch still lives), skipped (not queued, or
+            unknown), or failed (out of attempts).
+        attempts: the job's attempts after this delivery, when known.
+        launcher_ref: where it was launched.
+        reason: why it was skipped or failed.
+    """
+
+    job_id: str
+    action: DispatchAction
+    attempts: int | None = None
+    launcher_ref: str | None = None
+    reason: str | None = None
+
+
+def dispatch_message(
+    engine: Engine, settings: Settings, launcher: Launcher, message: JobMessage
+) -> DispatchOutcome:
+    """Claim the message's job and launch it, at most once however often it is delivered.
+
+    Args:
+        engine: the database.
+        settings: ``max_attempts`` and ``dispatch_lease_seconds`` are read.
+        launcher: where the job runs.
+        message: the decoded wake-up.
+
+    Returns:
+        What happened; a duplicate, a late redelivery or an unknown job is ``skipped``.
+
+    Raises:
+        CapacityError: the launcher has no free slot now (nothing claimed, no attempt spent).
+        LaunchError: the launch failed; the job is back in the queue, or failed when that was
+            its last attempt. Either way the message should be retried (or dead-lettered).
+        DatabaseUnavailableError: the database could not be reached.
+    """
+    job_id = message.job_id
+    with transaction(engine) as conn:
+        try:
+            current = jobs.get_job(conn, job_id)
+        except JobNotFoundError:
+            log.warning("wake-up for an unknown job; acknowledging", extra={"job_id": job_id})
+            return DispatchOutcome(job_id, DispatchAction.SKIPPED, reason="unknown job")
+    if current.status is not JobStatus.QUEUED:
+        return DispatchOutcome(
+            job_id, DispatchAction.SKIPPED, current.attempts, current.launcher_ref, current.status
+        )
+    if not launcher.has_capacity():
+        raise CapacityError(f"the {launcher.name} launcher has no free slot; retry later")
+
+    with transaction(engine) as conn:
+        claimed = jobs.claim_for_dispatch(
+            conn,
+            job_id,
+            lease_seconds=settings.dispatch_lease_seconds,
+            max_attempts=settings.max_attempts,
+        )
+        if claimed is None:
+            after = jobs.get_job(conn, job_id)
+    if claimed is None:
+        action = (
+            DispatchAction.FAILED if after.status is JobStatus.FAILED else DispatchAction.SKIPPED
+        )
+        return DispatchOutcome(job_id, action, after.attempts, after.launcher_ref, after.status)
+
+    try:
+        result = launcher.launch(claimed)
+    except Exception as error:
+        _launch_failed(engine, settings, claimed, error)
+        if isinstance(error, LaunchError):
+            raise
+        raise LaunchError(f"launching job {job_id} failed: {error}") from error
+
+    with transaction(engine) as conn:
+        try:
+            jobs.record_launch(conn, job_id, launcher=launcher.name, launcher_ref=result.ref)
+        except JobStateConflictError:
+            # The job already finished (a fast local run) or was swept: nothing to record.
+            log.info("the job moved on before its launch was recorded", extra={"job_id": job_id})
+    action = DispatchAction.ADOPTED if result.adopted else DispatchAction.LAUNCHED
+    log.info(
+        "job launched",
+        extra={
+            "job_id": job_id,
+            "attempt": claimed.attempts,
+            "launcher": launcher.name,
+            "launcher_ref": result.ref,
+            "placement": result.detail,
+            "adopted": result.adopted,
+        },
+    )
+    return DispatchOutcome(job_id, action, claimed.attempts, result.ref)
+
+
+def _launch_failed(engine: Engine, settings: Settings, claimed: jobs.Job, error: Exception) -> None:
+    """Back to the queue while attempts remain, else failed with the launch's error code."""
+    code = error.code if isinstance(error, PodscribeError) else LaunchError.code
+    last = claimed.attempts >= settings.max_attempts
+    log.warning(
+        "launch failed" + ("; no attempts left" if last else "; back to the queue"),
+        extra={
+            "job_id": claimed.id,
+            "attempt": claimed.attempts,
+            "code": code,
+            "error": str(error),
+        },
+    )
+    with transaction(engine) as conn:
+        try:
+            if last:
+                jobs.fail(
+                    conn,
+                    claimed.id,
+                    JobStatus.DISPATCHED,
+                    code=code,
+                    message=f"launch failed {claimed.attempts} time(s); last error: {error}",
+                )
+            else:
+                jobs.release_to_queue(conn, claimed.id, reason=f"launch failed ({code}): {error}")
+        except JobStateConflictError:
+            log.warning("the job moved during a failed launch", extra={"job_id": claimed.id})

@@ -1,0 +1,169 @@
+"""The sweep: the periodic repair that makes lost messages and dead workers harmless.
+
+Three steps, each safe to run twice or concurrently:
+
+1. Reconcile with the launcher: a dispatched or running job whose launch the launcher reports
+   FAILED or CANCELLED (a crashed container, a cancelled CustomJob) fails with the launcher's
+   reason, code ``worker_failed``. One refused for capacity after creation (Vertex's "resources
+   are insufficient" on a created job) goes back to the queue while it has attempts left.
+2. :func:`podscribe.jobs.sweep`: expired leases back to the queue (or failed past the attempt
+   limit), and queued jobs whose wake-up was lost.
+3. Publish a wake-up for every job that is queued again, so dispatch launches it.
+
+Triggered by Cloud Scheduler through a Pub/Sub topic in GCP, by a timer in the local profile.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from podscribe import jobs
+from podscribe.db import transaction
+from podscribe.errors import JobStateConflictError, LaunchError, PublishError, WorkerFailedError
+from podscribe.jobs import Job, JobStatus
+from podscribe.launchers import Launcher
+from podscribe.messaging import JobMessage, JobPublisher
+from podscribe.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_RECONCILE_BATCH = 500
+_CAPACITY = re.compile(r"resources are insufficient|insufficient resources|stockout", re.I)
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What one sweep did.
+
+    Attributes:
+        worker_failed: jobs failed because their launch ended badly.
+        capacity_requeued: jobs returned to the queue because their launch found no GPU.
+        requeued: jobs whose lease expired, back in the queue.
+        failed: jobs whose lease expired with no attempts left.
+        republished: jobs a wake-up was published for.
+        unpublished: jobs whose wake-up could not be published (the next sweep retries).
+    """
+
+    worker_failed: list[str] = field(default_factory=list)
+    capacity_requeued: list[str] = field(default_factory=list)
+    requeued: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    republished: list[str] = field(default_factory=list)
+    unpublished: list[str] = field(default_factory=list)
+
+
+def _launched_jobs(engine: Engine, launcher_name: str) -> list[Job]:
+    with transaction(engine) as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT * FROM jobs WHERE status IN ('dispatched', 'running')"
+                " AND launcher = :launcher AND launcher_ref IS NOT NULL"
+                " ORDER BY dispatched_at LIMIT :limit"
+            ),
+            {"launcher": launcher_name, "limit": _RECONCILE_BATCH},
+        ).mappings()
+        return [Job.from_row(row) for row in rows]
+
+
+def reconcile(
+    engine: Engine, settings: Settings, launcher: Launcher
+) -> tuple[list[str], list[str]]:
+    """Fail (or requeue) jobs whose launch the launcher reports ended badly.
+
+    Returns:
+        The ids failed with ``worker_failed``, and those requeued for lack of capacity.
+    """
+    failed: list[str] = []
+    requeued: list[str] = []
+    for job in _launched_jobs(engine, launcher.name):
+        ref = job.launcher_ref or ""
+        try:
+            state = launcher.status(ref)
+        except LaunchError as error:
+            log.warning("could not ask the launcher", extra={"job_id": job.id, "error": str(error)})
+            continue
+        if not state.state.ended_badly:
+            continue
+        reason = state.message or state.state.value
+        capacity = (
+            job.status is JobStatus.DISPATCHED
+            and job.attempts < settings.max_attempts
+            and bool(_CAPACITY.search(reason))
+        )
+        with transaction(engine) as conn:
+            try:
+                if capacity:
+                    jobs.release_to_queue(conn, job.id, reason=f"no capacity: {reason}")
+                    requeued.append(job.id)
+                else:
+                    jobs.fail(
+                        conn,
+                        job.id,
+                        job.status,
+                        code=WorkerFailedError.code,
+                        message=f"{launcher.name} job {ref} ended {state.state.value}: {reason}",
+                    )
+                    failed.append(job.id)
+            except JobStateConflictError:
+                continue  # it moved meanwhile (finished, or failed by itself): its own story
+        log.warning(
+            "launched job ended badly",
+            extra={"job_id": job.id, "launcher_ref": ref, "state": state.state, "reason": reason},
+        )
+    return failed, requeued
+
+
+def run_sweep(
+    engine: Engine, settings: Settings, launcher: Launcher, publisher: JobPublisher
+) -> SweepOutcome:
+    """Reconcile, reclaim expired leases, and re-wake queued jobs.
+
+    Args:
+        engine: the database.
+        settings: ``max_attempts`` and ``requeue_after_seconds`` are read.
+        launcher: asked about the jobs it launched.
+        publisher: publishes the wake-ups.
+
+    Returns:
+        What the sweep did.
+
+    Raises:
+        DatabaseUnavailableError: the database could not be reached.
+    """
+    worker_failed, capacity_requeued = reconcile(engine, settings, launcher)
+    with transaction(engine) as conn:
+        report = jobs.sweep(
+            conn,
+            max_attempts=settings.max_attempts,
+            requeue_after_seconds=settings.requeue_after_seconds,
+        )
+    outcome = SweepOutcome(
+        worker_failed=worker_failed,
+        capacity_requeued=capacity_requeued,
+        requeued=list(report.requeued),
+        failed=list(report.failed),
+    )
+    for job_id in dict.fromkeys([*report.rewake, *capacity_requeued]):
+        try:
+            publisher.publish(JobMessage(job_id))
+            outcome.republished.append(job_id)
+        except PublishError as error:
+            log.warning("could not re-wake a job", extra={"job_id": job_id, "error": str(error)})
+            outcome.unpublished.append(job_id)
+    log.info(
+        "sweep done",
+        extra={
+            "worker_failed": len(outcome.worker_failed),
+            "capacity_requeued": len(outcome.capacity_requeued),
+            "requeued": len(outcome.requeued),
+            "failed": len(outcome.failed),
+            "republished": len(outcome.republished),
+            "unpublished": len(outcome.unpublished),
+        },
+    )
+    return outcome
