@@ -16,7 +16,9 @@ and the README documents every one. Rename nothing; add new classes instead.
     │   ├── PayloadTooLargeError       payload_too_large           (413)
     │   ├── UnsupportedMediaTypeError  unsupported_media_type      (415)
     │   ├── RateLimitedError           rate_limited                (429)
-    │   └── TranscriptNotReadyError    transcript_not_ready        (409)
+    │   ├── TranscriptNotReadyError    transcript_not_ready        (409)
+    │   ├── RouteNotFoundError         not_found                   (404)
+    │   └── MethodNotAllowedError      method_not_allowed          (405)
     ├── EpisodeLinkError               (422: a URL that names no episode)
     │   ├── NotApplePodcastsError      not_apple_podcasts
     │   └── NotAnEpisodeError          not_an_episode
@@ -150,6 +152,26 @@ class TranscriptNotReadyError(RequestError):
     code = "transcript_not_ready"
     http_status = 409
     title = "Transcript not ready"
+
+
+class RouteNotFoundError(RequestError):
+    """No API resource lives at the requested path."""
+
+    code = "not_found"
+    http_status = 404
+    title = "Not found"
+
+
+class MethodNotAllowedError(RequestError):
+    """The path exists, but not for this HTTP method."""
+
+    code = "method_not_allowed"
+    http_status = 405
+    title = "Method not allowed"
+
+    def __init__(self, message: str, allowed: list[str]) -> None:
+        super().__init__(message)
+        self.allowed = allowed
 
 
 class EpisodeLinkError(PodscribeError):

@@ -200,6 +200,13 @@ class Settings(BaseSettings):
         validation_alias=_env("PODSCRIBE_RATE_LIMIT_BACKSTOP_KEYS"),
         description="Most clients the in-memory backstop tracks (bounds its memory).",
     )
+    rate_limit_prefix: str = Field(
+        "podscribe:rl:",
+        min_length=1,
+        max_length=64,
+        validation_alias=_env("PODSCRIBE_RATE_LIMIT_PREFIX"),
+        description="Prefix of the rate-limit keys in Redis (lets deployments share one Redis).",
+    )
     rate_limit_redis_timeout_seconds: float = Field(
         0.25,
         gt=0,

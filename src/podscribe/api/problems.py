@@ -1,0 +1,91 @@
+"""Problem documents (RFC 9457): how every error leaves the API.
+
+Each :class:`~podscribe.errors.PodscribeError` carries a stable ``code``, an HTTP status and
+a title; this module turns one into ``application/problem+json`` with ``type``, ``title``,
+``status``, ``detail``, ``code`` and ``instance``. Nothing else about the error (its cause,
+a stack trace, a SQL statement) reaches the caller: anything that is not a PodscribeError is
+answered as a bare ``internal_error`` and logged on our side only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from werkzeug.wrappers import Response
+
+from podscribe.errors import (
+    MethodNotAllowedError,
+    PodscribeError,
+    RateLimitedError,
+)
+
+__all__ = ["PROBLEM_CONTENT_TYPE", "RETRY_AFTER_UNAVAILABLE", "problem_response", "problem_type"]
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+RETRY_AFTER_UNAVAILABLE = 5
+"""Seconds a caller is asked to wait after a 503 (a database or storage outage)."""
+
+_INTERNAL_DETAIL = "The server failed to answer this request; it has been logged."
+
+
+def problem_type(code: str) -> str:
+    """The problem ``type`` URI of an error code (a stable URN; the README lists them)."""
+    return f"urn:podscribe:problem:{code}"
+
+
+def problem_body(error: PodscribeError, instance: str | None) -> dict[str, Any]:
+    """The problem document of ``error`` as a dict."""
+    status = error.http_status
+    body: dict[str, Any] = {
+        "type": problem_type(error.code),
+        "title": error.title,
+        "status": status,
+        "detail": _INTERNAL_DETAIL if status >= 500 and status != 503 else error.message,
+        "code": error.code,
+    }
+    if instance:
+        body["instance"] = instance
+    return body
+
+
+def problem_response(
+    error: PodscribeError,
+    *,
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    streamed: bool = False,
+) -> Response:
+    """An ``application/problem+json`` response for ``error``.
+
+    Args:
+        error: what went wrong; its ``http_status``, ``title``, ``code`` and message are used
+            (the message only for statuses below 500 and for 503, whose messages are written
+            for callers).
+        instance: the request path the problem is about.
+        headers: extra headers (rate-limit headers, for one).
+        streamed: send the body as an iterable. functions-framework reads the whole request
+            body after every non-streamed response; a streamed 413 lets an oversized body be
+            discarded by the server instead of being read into memory.
+
+    Returns:
+        The response.
+    """
+    payload = json.dumps(problem_body(error, instance), separators=(",", ":")).encode("utf-8")
+    response = Response(
+        iter([payload]) if streamed else payload,
+        status=error.http_status,
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
+    response.headers["Content-Length"] = str(len(payload))
+    response.headers["Cache-Control"] = "no-store"
+    if headers:
+        response.headers.update(headers)
+    if isinstance(error, RateLimitedError):
+        response.headers["Retry-After"] = str(error.retry_after)
+    elif error.http_status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
+    if isinstance(error, MethodNotAllowedError):
+        response.headers["Allow"] = ", ".join(error.allowed)
+    return response

@@ -1,0 +1,388 @@
+"""The submit function through functions-framework's test client, against real services.
+
+``create_app("submit", "functions/submit/main.py")`` loads the real entry point; PostgreSQL,
+Redis, the Pub/Sub emulator and fake-gcs-server are real. The environment is the function's
+only input, exactly as in production.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from functions_framework import create_app
+from sqlalchemy.engine import Engine
+
+from podscribe.api.auth import key_fingerprint
+from podscribe.db import transaction
+from podscribe.jobs import (
+    JobStatus,
+    claim_for_dispatch,
+    fail,
+    get_job,
+    start_running,
+    succeed,
+    update_job_fields,
+)
+from podscribe.settings import get_settings, load_settings
+from podscribe.storage import TRANSCRIPT_FORMATS, TranscriptStore, transcript_object_name
+from tests.conftest import TEST_PROJECT
+from tests.integration.submit_support import (
+    API_KEY,
+    EPISODE_SPELLINGS,
+    EPISODE_URL,
+    OTHER_KEY,
+    SUBMIT_SOURCE,
+    create_topic_and_subscription,
+    episode_url,
+    pull_job_ids,
+    submit_environment,
+)
+from tests.services import REDIS_URL, free_port, port_open
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+@pytest.fixture
+def subscription(pubsub_emulator: str) -> tuple[str, str]:
+    return create_topic_and_subscription(TEST_PROJECT)
+
+
+@pytest.fixture
+def environment(
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    pubsub_emulator: str,
+    gcs_emulator: str,
+    subscription: tuple[str, str],
+) -> Iterator[dict[str, str]]:
+    """The function's environment; each test may change it before its first request."""
+    if not port_open("127.0.0.1", 6379):
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    env = submit_environment(
+        database_url=database_url,
+        project=TEST_PROJECT,
+        topic=subscription[0],
+        pubsub_host=pubsub_emulator,
+        storage_url=gcs_emulator,
+        PODSCRIBE_REDIS_URL=REDIS_URL,
+        # A prefix of the test's own keeps the shared Redis's counters apart from other tests'.
+        PODSCRIBE_RATE_LIMIT_PREFIX=f"test:{uuid.uuid4().hex[:12]}:",
+        PODSCRIBE_RATE_LIMIT_PER_KEY="1000",
+        PODSCRIBE_RATE_LIMIT_PER_IP="1000",
+    )
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield env
+    get_settings.cache_clear()
+
+
+def make_client(monkeypatch: pytest.MonkeyPatch, **env: str) -> Any:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    return create_app("submit", str(SUBMIT_SOURCE), "http").test_client()
+
+
+@pytest.fixture
+def client(environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    return make_client(monkeypatch)
+
+
+def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json(force=True)
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"] == f"urn:podscribe:problem:{code}"
+    assert body["title"] and body["detail"]
+    assert "Traceback" not in response.get_data(as_text=True)
+    return dict(body)
+
+
+def submit(client: Any, url: str = EPISODE_URL, key: str = API_KEY, **fields: Any) -> Any:
+    return client.post(
+        "/v1/transcriptions",
+        json={"url": url, **fields},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+
+
+def test_a_new_episode_is_queued_and_its_wake_up_arrives(
+    client: Any, subscription: tuple[str, str], engine: Engine
+) -> None:
+    response = submit(client, language="en", model="tiny.en", callback_url="https://example.com/h")
+    assert response.status_code == 202
+    body = response.get_json()
+    assert body["status"] == "queued"
+    assert body["apple"] == {"collection_id": 1535809341, "episode_id": 1000651234567}
+    assert body["requested"] == {"language": "en", "model": "tiny.en"}
+    assert response.headers["Location"].endswith(f"/v1/transcriptions/{body['id']}")
+    assert int(response.headers["RateLimit-Remaining"]) == 999
+    assert pull_job_ids(subscription[1]) == [body["id"]]
+    with transaction(engine) as conn:
+        job = get_job(conn, body["id"], key_fingerprint=key_fingerprint(API_KEY))
+        callback = conn.execute(sa.text("SELECT callback_url FROM job_access")).scalar()
+    assert job.status is JobStatus.QUEUED and job.requested_model == "tiny.en"
+    assert callback == "https://example.com/h"
+
+
+def test_the_same_episode_by_any_spelling_is_one_job(
+    client: Any, subscription: tuple[str, str], engine: Engine
+) -> None:
+    first = submit(client, EPISODE_SPELLINGS[0])
+    assert first.status_code == 202
+    for spelling in EPISODE_SPELLINGS[1:]:
+        again = submit(client, spelling)
+        assert again.status_code == 200, spelling
+        assert again.get_json()["id"] == first.get_json()["id"]
+    assert pull_job_ids(subscription[1]) == [first.get_json()["id"]]  # one wake-up only
+    with transaction(engine) as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM jobs")).scalar() == 1
+
+
+def test_status_shows_progress_episode_timings_and_links(client: Any, engine: Engine) -> None:
+    job_id = submit(client).get_json()["id"]
+    with transaction(engine) as conn:
+        claim_for_dispatch(conn, job_id, lease_seconds=60, max_attempts=3)
+        start_running(conn, job_id, lease_seconds=60, model="tiny.en", device="cpu")
+        update_job_fields(
+            conn,
+            job_id,
+            {
+                "episode": {"show": "Some Show", "title": "Pilot", "audio_url": "https://a/b"},
+                "checkpoint_object": f"transcripts/{job_id}/checkpoint.json",
+            },
+        )
+    response = client.get(f"/v1/transcriptions/{job_id}", headers=AUTH)
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "running"
+    assert body["attempts"] == 1
+    assert body["episode"]["title"] == "Pilot"
+    assert body["transcription"]["model"] == "tiny.en"
+    assert body["timings"]["started_at"] is not None
+    assert body["error"] is None
+    assert body["partial_transcript"] == {"available": True}
+    assert body["links"]["self"] == f"http://localhost/v1/transcriptions/{job_id}"
+    assert body["links"]["partial_transcript"].endswith("transcript?format=json&partial=true")
+    assert "transcripts" not in body["links"]
+
+
+def test_a_failed_job_shows_its_error_and_is_retried_on_resubmission(
+    client: Any, subscription: tuple[str, str], engine: Engine
+) -> None:
+    job_id = submit(client).get_json()["id"]
+    with transaction(engine) as conn:
+        fail(conn, job_id, JobStatus.QUEUED, code="episode_not_found", message="gone")
+    failed = client.get(f"/v1/transcriptions/{job_id}", headers=AUTH).get_json()
+    assert failed["status"] == "failed"
+    assert failed["error"] == {"code": "episode_not_found", "message": "gone"}
+    assert_problem(
+        client.get(f"/v1/transcriptions/{job_id}/transcript?format=txt", headers=AUTH),
+        409,
+        "transcript_not_ready",
+    )
+    again = submit(client)
+    assert again.status_code == 202
+    assert again.get_json()["id"] == job_id and again.get_json()["status"] == "queued"
+    assert pull_job_ids(subscription[1]) == [job_id, job_id]
+
+
+def test_transcripts_stream_with_their_content_types(client: Any, engine: Engine) -> None:
+    job_id = submit(client).get_json()["id"]
+    assert_problem(
+        client.get(f"/v1/transcriptions/{job_id}/transcript?format=srt", headers=AUTH),
+        409,
+        "transcript_not_ready",
+    )
+    store = TranscriptStore(get_settings())
+    store.ensure_bucket()
+    contents = {fmt: f"{fmt} of {job_id}\n" + "word " * 100_000 for fmt in TRANSCRIPT_FORMATS}
+    objects = {}
+    for fmt, text in contents.items():
+        objects[fmt] = store.put(transcript_object_name(job_id, fmt), text, TRANSCRIPT_FORMATS[fmt])
+    with transaction(engine) as conn:
+        claim_for_dispatch(conn, job_id, lease_seconds=60, max_attempts=3)
+        start_running(conn, job_id, lease_seconds=60)
+        succeed(conn, job_id, transcript_objects=objects)
+    status = client.get(f"/v1/transcriptions/{job_id}", headers=AUTH).get_json()
+    assert status["progress"] == 1.0
+    assert set(status["links"]["transcripts"]) == set(TRANSCRIPT_FORMATS)
+    for fmt, content_type in TRANSCRIPT_FORMATS.items():
+        response = client.get(f"/v1/transcriptions/{job_id}/transcript?format={fmt}", headers=AUTH)
+        assert response.status_code == 200
+        assert response.is_streamed
+        assert response.mimetype == content_type
+        assert response.get_data(as_text=True) == contents[fmt]
+    assert_problem(
+        client.get(f"/v1/transcriptions/{job_id}/transcript?format=docx", headers=AUTH),
+        400,
+        "invalid_request",
+    )
+
+
+def test_a_job_is_visible_only_to_keys_that_submitted_it(client: Any) -> None:
+    job_id = submit(client).get_json()["id"]
+    assert_problem(
+        client.get(
+            f"/v1/transcriptions/{job_id}", headers={"Authorization": f"Bearer {OTHER_KEY}"}
+        ),
+        404,
+        "job_not_found",
+    )
+    # Asking for the same episode grants the other key access to the same job.
+    assert submit(client, key=OTHER_KEY).get_json()["id"] == job_id
+    other = client.get(
+        f"/v1/transcriptions/{job_id}", headers={"Authorization": f"Bearer {OTHER_KEY}"}
+    )
+    assert other.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "detail_part"),
+    [
+        ({}, "Bearer"),
+        ({"Authorization": "Basic dGVzdDp0ZXN0"}, "Bearer"),
+        ({"Authorization": "Bearer wrong-key"}, "not valid"),
+        ({"Authorization": f"Bearer {API_KEY}x"}, "not valid"),
+    ],
+)
+def test_unauthenticated_requests_are_401(
+    client: Any, headers: dict[str, str], detail_part: str
+) -> None:
+    response = client.post("/v1/transcriptions", json={"url": EPISODE_URL}, headers=headers)
+    body = assert_problem(response, 401, "unauthorized")
+    assert detail_part in body["detail"]
+    assert API_KEY not in response.get_data(as_text=True)
+
+
+def test_input_errors_have_their_status_and_code(client: Any) -> None:
+    post = "/v1/transcriptions"
+    assert_problem(
+        client.post(post, data="{", headers={**AUTH, "Content-Type": "application/json"}),
+        400,
+        "invalid_request",
+    )
+    assert_problem(client.post(post, json=[EPISODE_URL], headers=AUTH), 400, "invalid_request")
+    assert_problem(client.post(post, json={}, headers=AUTH), 400, "invalid_request")
+    assert_problem(submit(client, colour="red"), 400, "invalid_request")
+    assert_problem(submit(client, model="../../etc/passwd"), 400, "invalid_request")
+    assert_problem(submit(client, language="english"), 400, "invalid_request")
+    assert_problem(submit(client, callback_url="http://example.com/hook"), 400, "invalid_request")
+    assert_problem(submit(client, callback_url="https://169.254.169.254/x"), 400, "invalid_request")
+    assert_problem(submit(client, callback_url="https://localhost/x"), 400, "invalid_request")
+    assert_problem(
+        client.post(
+            post,
+            data=json.dumps({"url": EPISODE_URL}),
+            headers={**AUTH, "Content-Type": "text/plain"},
+        ),
+        415,
+        "unsupported_media_type",
+    )
+    assert_problem(
+        client.post(
+            post,
+            data=b'{"url": "' + b"a" * 20_000 + b'"}',
+            headers={**AUTH, "Content-Type": "application/json"},
+        ),
+        413,
+        "payload_too_large",
+    )
+    assert_problem(submit(client, "https://example.com/podcast/id1?i=2"), 422, "not_apple_podcasts")
+    assert_problem(
+        submit(client, "https://podcasts.apple.com/us/podcast/some-show/id1535809341"),
+        422,
+        "not_an_episode",
+    )
+    assert_problem(
+        submit(client, episode_url(99999999999999999999 // 10, 1)), 422, "invalid_episode_url"
+    )
+    assert_problem(
+        client.get(f"/v1/transcriptions/{uuid.uuid4()}", headers=AUTH), 404, "job_not_found"
+    )
+    assert_problem(client.get("/v1/transcriptions/not-a-uuid", headers=AUTH), 404, "job_not_found")
+    assert_problem(client.get("/v1/nothing-here", headers=AUTH), 404, "not_found")
+    response = client.delete("/v1/transcriptions", headers=AUTH)
+    assert_problem(response, 405, "method_not_allowed")
+    assert response.headers["Allow"] == "POST"
+
+
+def test_rate_limits_answer_429_with_headers(
+    environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = make_client(monkeypatch, PODSCRIBE_RATE_LIMIT_PER_KEY="3")
+    answers = [submit(client) for _ in range(4)]
+    assert [answer.status_code for answer in answers] == [202, 200, 200, 429]
+    assert [answer.headers["RateLimit-Remaining"] for answer in answers] == ["2", "1", "0", "0"]
+    limited = assert_problem(answers[-1], 429, "rate_limited")
+    assert "try again" in limited["detail"]
+    assert 1 <= int(answers[-1].headers["Retry-After"]) <= 60
+    assert answers[-1].headers["RateLimit-Limit"] == "3"
+    assert answers[-1].headers["RateLimit-Policy"] == "3;w=60"
+
+
+def test_a_database_outage_is_503_with_retry_after(
+    environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    down = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    client = make_client(monkeypatch, PODSCRIBE_DATABASE_URL=down)
+    response = submit(client)
+    body = assert_problem(response, 503, "database_unavailable")
+    assert response.headers["Retry-After"] == "5"
+    assert "postgres@" not in body["detail"] or "nowhere" not in body["detail"]
+    assert_problem(client.get("/healthz?ready=1"), 503, "database_unavailable")
+    assert_problem(client.get("/readyz"), 503, "database_unavailable")
+    assert client.get("/healthz").get_json() == {"status": "ok"}  # alive, not ready
+
+
+def test_health_and_readiness(client: Any) -> None:
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/readyz").get_json() == {"status": "ready", "database": "ok"}
+    assert client.get("/healthz?ready=1").status_code == 200
+
+
+def test_publish_failure_still_answers_202_and_leaves_the_job_queued(
+    environment: dict[str, str], monkeypatch: pytest.MonkeyPatch, engine: Engine
+) -> None:
+    # Pub/Sub unreachable: nothing listens on this port.
+    client = make_client(monkeypatch, PUBSUB_EMULATOR_HOST=f"127.0.0.1:{free_port()}")
+    response = submit(client)
+    assert response.status_code == 202
+    job_id = response.get_json()["id"]
+    with transaction(engine) as conn:
+        job = get_job(conn, job_id)
+    assert job.status is JobStatus.QUEUED  # the sweep re-sends its wake-up
+
+
+def test_the_openapi_document_is_served(client: Any) -> None:
+    response = client.get("/v1/openapi.json")
+    assert response.status_code == 200
+    document = response.get_json()
+    assert document["openapi"] == "3.1.0"
+    assert document["servers"] == [{"url": "http://localhost"}]
+    assert set(document["paths"]) >= {
+        "/v1/transcriptions",
+        "/v1/transcriptions/{job_id}",
+        "/v1/transcriptions/{job_id}/transcript",
+    }
+
+
+def test_importing_the_entry_point_needs_no_services(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nothing configured and nothing reachable: loading the function must still work, and
+    # the first request (not the import) is what fails, cleanly.
+    for name in ("PODSCRIBE_DATABASE_URL", "PUBSUB_EMULATOR_HOST", "PODSCRIBE_API_KEYS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PODSCRIBE_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    client = make_client(monkeypatch)
+    assert client.get("/healthz").status_code == 200
+    assert_problem(submit(client), 401, "unauthorized")
+    settings = load_settings()
+    assert settings.api_keys == []
