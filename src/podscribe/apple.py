@@ -319,7 +319,7 @@ def _episode_page(ref: EpisodeRef, settings: Settings, fetcher: SafeFetcher) -> 
 def _lookup(collection_id: int, settings: Settings, fetcher: SafeFetcher) -> list[dict[str, Any]]:
     base = settings.itunes_api_base.rstrip("/")
     url = f"{base}/lookup?id={collection_id}&entity=podcastEpisode&limit={_LOOKUP_LIMIT}"
-    cached = _CACHE.get(url)
+    cached = _CACHE.get(url) if settings.lookup_cache_seconds > 0 else None
     if cached is not None:
         return cached
     document = _fetch(fetcher, url, "application/json")

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
+_EPISODE_KEYS = frozenset({"streamUrl", "assetUrl", "episodeGuid"})
+
 __all__ = ["EpisodePage", "iso_datetime", "parse_episode_page", "text_or_none"]
 
 
@@ -77,7 +79,7 @@ def parse_episode_page(content: bytes, episode_id: int) -> EpisodePage:
     candidates: list[dict[str, Any]] = []
     for island in collector.islands:
         try:
-            candidates.extend(_episode_objects(json.loads(island)))
+            candidates.extend(_episode_objects(json.loads(island), str(episode_id)))
         except (json.JSONDecodeError, RecursionError):
             continue
     wanted = str(episode_id)
@@ -98,20 +100,21 @@ def parse_episode_page(content: bytes, episode_id: int) -> EpisodePage:
     return EpisodePage(title, published, audio, guid, duration)
 
 
-def _episode_objects(node: Any, depth: int = 0) -> list[dict[str, Any]]:
+def _episode_objects(node: Any, wanted: str, depth: int = 0) -> list[dict[str, Any]]:
     """Dicts that describe an episode, found anywhere in a JSON document (bounded depth)."""
     if depth > 32:
         return []
     found: list[dict[str, Any]] = []
     if isinstance(node, dict):
         kind = node.get("@type")
-        if kind == "PodcastEpisode" or "streamUrl" in node or "assetUrl" in node:
+        names_it = str(node.get("id", node.get("adamId", ""))) == wanted and "title" in node
+        if kind == "PodcastEpisode" or names_it or _EPISODE_KEYS.intersection(node):
             found.append(node)
         for value in node.values():
-            found.extend(_episode_objects(value, depth + 1))
+            found.extend(_episode_objects(value, wanted, depth + 1))
     elif isinstance(node, list):
         for value in node:
-            found.extend(_episode_objects(value, depth + 1))
+            found.extend(_episode_objects(value, wanted, depth + 1))
     return found
 
 
