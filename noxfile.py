@@ -16,7 +16,16 @@ import nox
 nox.options.sessions = ["lint", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 
-LINTED = ["src", "functions", "vertex_job", "local_emulators", "tests", "benchmarks", "noxfile.py"]
+LINTED = [
+    "src",
+    "functions",
+    "vertex_job",
+    "local_emulators",
+    "tools",
+    "tests",
+    "benchmarks",
+    "noxfile.py",
+]
 LINTED = [path for path in LINTED if Path(path).exists()]
 
 
@@ -25,8 +34,11 @@ def lint(session: nox.Session) -> None:
     """ruff (lint + format check) and mypy (strict on src/)."""
     session.run(sys.executable, "-m", "ruff", "check", *LINTED)
     session.run(sys.executable, "-m", "ruff", "format", "--check", *LINTED)
-    typed = [path for path in ("src", "functions", "vertex_job", "local_emulators")
-             if any(Path(path).rglob("*.py"))]
+    typed = [
+        path
+        for path in ("src", "functions", "vertex_job", "local_emulators", "tools")
+        if any(Path(path).rglob("*.py"))
+    ]
     session.run(sys.executable, "-m", "mypy", *typed)
 
 
@@ -40,3 +52,48 @@ def tests(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks that print figures (never timed tests)."""
     session.run(sys.executable, "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def bundles(session: nox.Session) -> None:
+    """Deploy bundles for Terraform: build/bundles/{submit,dispatch}.zip (tools/bundles.py)."""
+    session.run(sys.executable, "-m", "tools.bundles", *session.posargs)
+
+
+CHECKOV_VERSION = "3.2.533"
+CHECKOV_VENV = Path(".nox") / "checkov-venv"
+
+
+@nox.session(venv_backend="none")
+def checkov(session: nox.Session) -> None:
+    """checkov over terraform/, offline, from a venv of its own.
+
+    checkov pins old versions of libraries the project shares (and `make` runs nox with
+    --no-venv), so this session makes its own venv under .nox/ instead of relying on nox's.
+    Installing it needs the package index once; scanning never goes online: no guideline or
+    policy download (--skip-download, BC_SKIP_MAPPING) and no update check.
+    """
+    python = CHECKOV_VENV / "bin" / "python"
+    if not python.exists():
+        session.run("python3", "-m", "venv", str(CHECKOV_VENV))
+    session.run(
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        f"checkov=={CHECKOV_VERSION}",
+    )
+    session.run(
+        str(CHECKOV_VENV / "bin" / "checkov"),
+        "--directory",
+        "terraform",
+        "--framework",
+        "terraform",
+        "--skip-download",
+        "--compact",
+        "--quiet",
+        *session.posargs,
+        env={"BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"},
+    )

@@ -1,0 +1,291 @@
+"""Deploy bundles for the Cloud Functions: ``python -m tools.bundles`` (``nox -s bundles``).
+
+A bundle is what Cloud Functions builds from: the function folder's ``main.py`` (and any
+other module next to it), a pinned ``requirements.txt``, and the ``podscribe`` package copied
+from ``src/``. Terraform uploads ``build/bundles/<name>.zip`` under a content-hash name, so a
+bundle must be byte-for-byte reproducible: entries are sorted, every timestamp is 1980-01-01,
+permissions are 0644, and ``__pycache__`` never gets in.
+
+Why pins come from the virtual environment: the tests ran against exactly the packages that
+are installed there. ``requirements.txt`` lists the dependency closure of the function's extra
+in ``pyproject.toml`` (``submit`` or ``dispatch``), each at the version installed in the
+environment running this tool, with environment markers evaluated for that interpreter
+(Linux, CPython 3.11: the ``python311`` runtime's platform). A dependency that is not installed
+is an error, never a guess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import tomllib
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_NAME = "podscribe"
+
+# 1980-01-01 00:00:00 is the earliest time a zip entry can carry.
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+_FILE_MODE = 0o100644  # regular file, rw-r--r--
+_SKIPPED_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+_SKIPPED_SUFFIXES = {".pyc", ".pyo"}
+
+
+class BundleError(RuntimeError):
+    """A bundle cannot be built (missing function, extra or installed dependency)."""
+
+
+@dataclass(frozen=True)
+class BundleSpec:
+    """What goes into one bundle.
+
+    Attributes:
+        name: bundle name; the zip is ``<name>.zip``.
+        function_dir: folder holding the function's ``main.py``.
+        extra: the optional-dependency group of ``pyproject.toml`` the function needs.
+    """
+
+    name: str
+    function_dir: Path
+    extra: str
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A built bundle.
+
+    Attributes:
+        name: bundle name.
+        path: the zip file.
+        sha256: hex digest of the zip (equal for equal inputs).
+        requirements: the pinned ``name==version`` lines of its ``requirements.txt``.
+        files: the archive's entry names, in order.
+    """
+
+    name: str
+    path: Path
+    sha256: str
+    requirements: tuple[str, ...]
+    files: tuple[str, ...]
+
+
+DEFAULT_SPECS = (
+    BundleSpec("submit", REPO_ROOT / "functions" / "submit", "submit"),
+    BundleSpec("dispatch", REPO_ROOT / "functions" / "dispatch", "dispatch"),
+)
+
+
+def project_requirements(pyproject: Path, extra: str) -> list[Requirement]:
+    """The direct requirements of ``podscribe[extra]``, self-references expanded.
+
+    Args:
+        pyproject: the project's ``pyproject.toml``.
+        extra: an optional-dependency group, e.g. ``submit``.
+
+    Returns:
+        Core dependencies plus those of the extra and of every podscribe extra it names.
+
+    Raises:
+        BundleError: the extra is not defined.
+    """
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    groups: dict[str, list[str]] = project.get("optional-dependencies", {})
+    found: list[Requirement] = [Requirement(line) for line in project.get("dependencies", [])]
+    pending, seen = [extra], set()
+    while pending:
+        group = pending.pop()
+        if group in seen:
+            continue
+        if group not in groups:
+            raise BundleError(f"pyproject.toml has no optional dependency group {group!r}")
+        seen.add(group)
+        for line in groups[group]:
+            requirement = Requirement(line)
+            if canonicalize_name(requirement.name) == PROJECT_NAME:
+                pending.extend(sorted(requirement.extras))
+            else:
+                found.append(requirement)
+    return found
+
+
+def pinned_closure(requirements: Iterable[Requirement]) -> list[str]:
+    """Pin the dependency closure of ``requirements`` to the installed versions.
+
+    Args:
+        requirements: top-level requirements (extras allowed, markers honoured).
+
+    Returns:
+        Sorted ``name==version`` lines, one per distribution.
+
+    Raises:
+        BundleError: a required distribution is not installed, or its installed version does
+            not satisfy a requirement on it.
+    """
+    base_env = {key: str(value) for key, value in default_environment().items()}
+    pinned: dict[str, str] = {}
+    done: set[tuple[str, frozenset[str]]] = set()
+    pending = [(requirement, "") for requirement in requirements]
+    while pending:
+        requirement, activating_extra = pending.pop()
+        if requirement.marker is not None and not requirement.marker.evaluate(
+            {**base_env, "extra": activating_extra}
+        ):
+            continue
+        name = canonicalize_name(requirement.name)
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            raise BundleError(
+                f"{requirement.name} is required but not installed; run `make install`"
+            ) from None
+        version = dist.version
+        if requirement.specifier and not requirement.specifier.contains(version, prereleases=True):
+            raise BundleError(f"installed {name} {version} does not satisfy {requirement}")
+        pinned[name] = version
+        key = (name, frozenset(requirement.extras))
+        if key in done:
+            continue
+        done.add(key)
+        for line in dist.requires or []:
+            child = Requirement(line)
+            # A child marked `extra == "x"` counts only when x was asked for.
+            for extra in sorted(requirement.extras) or [""]:
+                pending.append((child, extra))
+    return [f"{name}=={version}" for name, version in sorted(pinned.items())]
+
+
+def _function_files(function_dir: Path) -> list[tuple[str, Path]]:
+    if not (function_dir / "main.py").is_file():
+        raise BundleError(f"{function_dir / 'main.py'} does not exist")
+    files = []
+    for path in sorted(function_dir.rglob("*")):
+        relative = path.relative_to(function_dir)
+        if not path.is_file() or _skipped(relative):
+            continue
+        name = relative.name
+        # Tests and hand-written requirements stay behind: the bundle gets generated pins.
+        if name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py":
+            continue
+        if name.startswith("requirements") and name.endswith(".txt"):
+            continue
+        files.append((relative.as_posix(), path))
+    return files
+
+
+def _package_files(package_dir: Path) -> list[tuple[str, Path]]:
+    return [
+        (f"{package_dir.name}/{path.relative_to(package_dir).as_posix()}", path)
+        for path in sorted(package_dir.rglob("*"))
+        if path.is_file() and not _skipped(path.relative_to(package_dir))
+    ]
+
+
+def _skipped(relative: Path) -> bool:
+    return bool(_SKIPPED_DIRS.intersection(relative.parts)) or relative.suffix in _SKIPPED_SUFFIXES
+
+
+def write_reproducible_zip(destination: Path, entries: dict[str, bytes]) -> str:
+    """Write ``entries`` to a zip whose bytes depend only on names and contents.
+
+    Args:
+        destination: the zip file to (over)write.
+        entries: archive name -> content.
+
+    Returns:
+        The sha256 hex digest of the written file.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_suffix(".zip.partial")
+    with zipfile.ZipFile(partial, "w") as archive:
+        for name in sorted(entries):
+            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+            info.external_attr = _FILE_MODE << 16
+            info.create_system = 3  # Unix, so the mode bits are read back
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, entries[name], compresslevel=9)
+    partial.replace(destination)
+    return hashlib.sha256(destination.read_bytes()).hexdigest()
+
+
+def build_bundle(spec: BundleSpec, out_dir: Path, *, repo_root: Path = REPO_ROOT) -> Bundle:
+    """Build one bundle.
+
+    Args:
+        spec: which function and extra.
+        out_dir: where ``<name>.zip`` goes.
+        repo_root: the repository (holds ``pyproject.toml`` and ``src/podscribe``).
+
+    Returns:
+        The built bundle.
+
+    Raises:
+        BundleError: the function, the extra or a dependency is missing.
+    """
+    requirements = pinned_closure(project_requirements(repo_root / "pyproject.toml", spec.extra))
+    header = (
+        f"# {spec.name}: podscribe[{spec.extra}] pinned to the versions the tests ran against.\n"
+        "# Generated by `nox -s bundles` (tools/bundles.py); do not edit.\n"
+    )
+    entries = {name: path.read_bytes() for name, path in _function_files(spec.function_dir)}
+    entries.update(
+        (name, path.read_bytes()) for name, path in _package_files(repo_root / "src" / PROJECT_NAME)
+    )
+    entries["requirements.txt"] = (header + "".join(f"{line}\n" for line in requirements)).encode()
+    path = out_dir / f"{spec.name}.zip"
+    digest = write_reproducible_zip(path, entries)
+    return Bundle(spec.name, path, digest, tuple(requirements), tuple(sorted(entries)))
+
+
+def build_all(
+    out_dir: Path, specs: Sequence[BundleSpec] = DEFAULT_SPECS, *, repo_root: Path = REPO_ROOT
+) -> list[Bundle]:
+    """Build every bundle Terraform deploys.
+
+    Args:
+        out_dir: where the zips go (Terraform reads ``build/bundles`` by default).
+        specs: the bundles to build.
+        repo_root: the repository.
+
+    Returns:
+        The built bundles, in ``specs`` order.
+
+    Raises:
+        BundleError: one of them cannot be built.
+    """
+    return [build_bundle(spec, out_dir, repo_root=repo_root) for spec in specs]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tools.bundles [--out DIR] [NAME ...]``: build and list the bundles."""
+    parser = argparse.ArgumentParser(prog="python -m tools.bundles", description=__doc__)
+    parser.add_argument("names", nargs="*", help="bundles to build (default: all)")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "bundles")
+    args = parser.parse_args(argv)
+    specs = [spec for spec in DEFAULT_SPECS if not args.names or spec.name in args.names]
+    unknown = set(args.names) - {spec.name for spec in DEFAULT_SPECS}
+    if unknown:
+        parser.error(f"unknown bundle(s): {', '.join(sorted(unknown))}")
+    try:
+        bundles = build_all(args.out, specs)
+    except BundleError as error:
+        print(f"bundles: {error}", file=sys.stderr)
+        return 1
+    for bundle in bundles:
+        print(
+            f"{bundle.path}  sha256={bundle.sha256}  "
+            f"{len(bundle.requirements)} pinned requirements, {len(bundle.files)} files"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
