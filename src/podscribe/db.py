@@ -68,21 +68,41 @@ def describe_target(settings: Settings) -> str:
     return f"PostgreSQL at {parts.hostname}:{parts.port or 5432}{parts.path or ''}"
 
 
-def _cloudsql_creator(settings: Settings, connector: Any | None) -> Callable[[], Any]:
-    if connector is None:
-        from google.cloud.sql.connector import Connector, IPTypes
+def build_cloudsql_connector(settings: Settings, *, credentials: Any | None = None) -> Any:
+    """The Cloud SQL Python Connector the configuration describes.
 
-        options: dict[str, Any] = {
-            "ip_type": IPTypes[settings.db_ip_type.upper()],
-            "enable_iam_auth": settings.db_password is None,
-            "refresh_strategy": "lazy",  # serverless: no background refresh between requests
-        }
-        if settings.sqladmin_api_endpoint:
-            options["sqladmin_api_endpoint"] = settings.sqladmin_api_endpoint
-        connector = Connector(**options)
-    name = settings.cloudsql_connection_name or ""
+    The caller owns it: ``close()`` it at shutdown (it runs an event loop thread and an
+    HTTP session to the Admin API).
+
+    Args:
+        settings: ``db_ip_type``, ``sqladmin_api_endpoint``, and ``db_password`` (unset
+            means IAM database authentication) shape the connector.
+        credentials: ``google.auth`` credentials to call the Admin API with; Application
+            Default Credentials when omitted.
+
+    Returns:
+        A ``google.cloud.sql.connector.Connector`` (lazy refresh).
+    """
+    from google.cloud.sql.connector import Connector, IPTypes
+
+    options: dict[str, Any] = {
+        "ip_type": IPTypes[settings.db_ip_type.upper()],
+        "enable_iam_auth": settings.db_password is None,
+        "refresh_strategy": "lazy",  # serverless: no background refresh between requests
+    }
+    if settings.sqladmin_api_endpoint:
+        options["sqladmin_api_endpoint"] = settings.sqladmin_api_endpoint
+    if credentials is not None:
+        options["credentials"] = credentials
+    return Connector(**options)
+
+
+def _cloudsql_creator(settings: Settings, connector: Any | None) -> Callable[[], Any]:
     if not settings.db_user:
         raise SettingsError("PODSCRIBE_DB_USER: required with CLOUDSQL_CONNECTION_NAME")
+    if connector is None:
+        connector = build_cloudsql_connector(settings)
+    name = settings.cloudsql_connection_name or ""
     kwargs: dict[str, Any] = {"user": settings.db_user, "db": settings.db_name}
     if settings.db_password is not None:
         kwargs["password"] = settings.db_password.get_secret_value()
@@ -100,7 +120,8 @@ def create_db_engine(settings: Settings, *, connector: Any | None = None) -> Eng
         settings: the configuration; exactly one of ``database_url`` and
             ``cloudsql_connection_name`` selects the path.
         connector: an existing ``google.cloud.sql.connector.Connector`` to reuse (one per
-            process is the connector's own advice); built from settings when omitted.
+            process is the connector's own advice; :func:`build_cloudsql_connector` makes it
+            from settings); built from settings when omitted.
 
     Returns:
         A SQLAlchemy engine whose connections are pg8000 DB-API connections.
