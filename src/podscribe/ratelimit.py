@@ -22,6 +22,7 @@ timeout, not one per request), then tries again and switches back by itself.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
@@ -140,12 +141,11 @@ class SlidingWindowScript:
     """
 
     source = _LUA
+    sha = hashlib.sha1(_LUA.encode("utf-8"), usedforsecurity=False).hexdigest()
+    """What Redis calls the script (``EVALSHA`` takes it)."""
 
     def __init__(self, client: redis.Redis) -> None:
-        import hashlib
-
         self._client = client
-        self.sha = hashlib.sha1(_LUA.encode("utf-8"), usedforsecurity=False).hexdigest()
 
     def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> list[Any]:
         """Run the script.
