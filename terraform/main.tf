@@ -92,6 +92,7 @@ module "sql" {
   iam_service_accounts = {
     submit   = module.functions.submit_service_account_email
     dispatch = module.functions.dispatch_service_account_email
+    sweep    = module.functions.sweep_service_account_email
     job      = module.job.service_account_email
   }
 
@@ -180,14 +181,15 @@ locals {
   db_users = module.sql.iam_users
 
   # IAM database users start with no privileges. The job's account owns the schema (it runs
-  # the migrations); submit and dispatch get row access to whatever it creates.
+  # the migrations); submit, dispatch and sweep get row access to whatever it creates.
+  db_readers_writers = join(", ", [for part in ["submit", "dispatch", "sweep"] : "\"${local.db_users[part]}\""])
   database_bootstrap_sql = join("\n", [
     "-- Run once as the built-in postgres user, connected to database ${var.database_name}.",
     "GRANT \"${local.db_users["job"]}\" TO CURRENT_USER;",
     "GRANT USAGE, CREATE ON SCHEMA public TO \"${local.db_users["job"]}\";",
-    "GRANT USAGE ON SCHEMA public TO \"${local.db_users["submit"]}\", \"${local.db_users["dispatch"]}\";",
-    "ALTER DEFAULT PRIVILEGES FOR ROLE \"${local.db_users["job"]}\" IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO \"${local.db_users["submit"]}\", \"${local.db_users["dispatch"]}\";",
-    "ALTER DEFAULT PRIVILEGES FOR ROLE \"${local.db_users["job"]}\" IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO \"${local.db_users["submit"]}\", \"${local.db_users["dispatch"]}\";",
+    "GRANT USAGE ON SCHEMA public TO ${local.db_readers_writers};",
+    "ALTER DEFAULT PRIVILEGES FOR ROLE \"${local.db_users["job"]}\" IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${local.db_readers_writers};",
+    "ALTER DEFAULT PRIVILEGES FOR ROLE \"${local.db_users["job"]}\" IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO ${local.db_readers_writers};",
     "",
   ])
 

@@ -37,6 +37,12 @@ variable "api_keys" {
   sensitive   = true
 }
 
+variable "db_deletion_protection" {
+  type        = bool
+  description = "Refuse to delete the database; pass false to apply and destroy when tearing down."
+  default     = true
+}
+
 provider "google" {
   project = var.project_id
   region  = var.region
@@ -49,6 +55,8 @@ module "podscribe" {
   region        = var.region
   job_image_tag = var.job_image_tag
   api_keys      = var.api_keys
+
+  db_deletion_protection = var.db_deletion_protection
 
   # A development deployment: small and easy to tear down.
   db_availability_type  = "ZONAL"

@@ -6,7 +6,7 @@
 #   sweep    CloudEvent target of the dispatch bundle, internal ingress only; woken by the
 #            sweep push subscription that Cloud Scheduler feeds.
 #
-# Each part has its own service account holding only the roles it uses; every grant the
+# Each function has its own service account holding only the roles it uses; every grant the
 # functions need is in this file, next to the account it is for.
 
 locals {
@@ -46,6 +46,29 @@ locals {
     PODSCRIBE_VERTEX_ACCELERATOR_COUNT = tostring(var.vertex_accelerator_count)
     PODSCRIBE_VERTEX_FALLBACKS         = join(",", var.vertex_fallbacks)
   }
+
+  # The sweep reads launched jobs' states through the same launcher settings and re-publishes
+  # wake-ups that were lost, so it also knows the jobs topic.
+  sweep_environment = {
+    PODSCRIBE_ENV                      = "production"
+    PODSCRIBE_LOG_LEVEL                = var.log_level
+    PODSCRIBE_PROJECT_ID               = var.project_id
+    PODSCRIBE_REGION                   = var.region
+    CLOUDSQL_CONNECTION_NAME           = var.cloudsql_connection_name
+    PODSCRIBE_DB_NAME                  = var.database_name
+    PODSCRIBE_DB_USER                  = trimsuffix(google_service_account.sweep.email, local.sa_suffix)
+    PODSCRIBE_DB_IP_TYPE               = "private"
+    PODSCRIBE_BUCKET                   = var.transcripts_bucket
+    PODSCRIBE_PUBSUB_TOPIC             = var.jobs_topic_name
+    PODSCRIBE_LAUNCHER                 = "vertex"
+    PODSCRIBE_VERTEX_IMAGE             = var.job_image
+    PODSCRIBE_VERTEX_SERVICE_ACCOUNT   = var.job_service_account_email
+    PODSCRIBE_VERTEX_NETWORK           = var.vertex_network
+    PODSCRIBE_VERTEX_MACHINE_TYPE      = var.vertex_machine_type
+    PODSCRIBE_VERTEX_ACCELERATOR_TYPE  = var.vertex_accelerator_type
+    PODSCRIBE_VERTEX_ACCELERATOR_COUNT = tostring(var.vertex_accelerator_count)
+    PODSCRIBE_VERTEX_FALLBACKS         = join(",", var.vertex_fallbacks)
+  }
 }
 
 # --- identities ----------------------------------------------------------------------------
@@ -59,7 +82,13 @@ resource "google_service_account" "submit" {
 resource "google_service_account" "dispatch" {
   project      = var.project_id
   account_id   = "${var.name_prefix}-dispatch"
-  display_name = "podscribe dispatch and sweep functions"
+  display_name = "podscribe dispatch function"
+}
+
+resource "google_service_account" "sweep" {
+  project      = var.project_id
+  account_id   = "${var.name_prefix}-sweep"
+  display_name = "podscribe sweep function"
 }
 
 # The identity Pub/Sub mints OIDC tokens for when it pushes to dispatch and sweep: it may
@@ -111,7 +140,7 @@ resource "google_secret_manager_secret_iam_member" "submit_redis_url" {
   member    = "serviceAccount:${google_service_account.submit.email}"
 }
 
-# --- dispatch (and sweep): claim rows, launch Vertex AI jobs as the job's account ------------
+# --- dispatch: claim rows, launch Vertex AI jobs as the job's account --------------------------
 
 resource "google_project_iam_member" "dispatch_aiplatform_user" {
   project = var.project_id
@@ -137,6 +166,33 @@ resource "google_service_account_iam_member" "dispatch_acts_as_job" {
   service_account_id = var.job_service_account_name
   role               = "roles/iam.serviceAccountUser"
   member             = "serviceAccount:${google_service_account.dispatch.email}"
+}
+
+# --- sweep: read launched jobs' states, re-queue rows, re-publish lost wake-ups --------------
+
+resource "google_project_iam_member" "sweep_aiplatform_viewer" {
+  project = var.project_id
+  role    = "roles/aiplatform.viewer"
+  member  = "serviceAccount:${google_service_account.sweep.email}"
+}
+
+resource "google_project_iam_member" "sweep_cloudsql_client" {
+  project = var.project_id
+  role    = "roles/cloudsql.client"
+  member  = "serviceAccount:${google_service_account.sweep.email}"
+}
+
+resource "google_project_iam_member" "sweep_cloudsql_instance_user" {
+  project = var.project_id
+  role    = "roles/cloudsql.instanceUser"
+  member  = "serviceAccount:${google_service_account.sweep.email}"
+}
+
+resource "google_pubsub_topic_iam_member" "sweep_publisher" {
+  project = var.project_id
+  topic   = var.jobs_topic_id
+  role    = "roles/pubsub.publisher"
+  member  = "serviceAccount:${google_service_account.sweep.email}"
 }
 
 # --- sources -------------------------------------------------------------------------------
@@ -265,7 +321,7 @@ resource "google_cloudfunctions2_function" "sweep" {
   }
 
   service_config {
-    service_account_email          = google_service_account.dispatch.email
+    service_account_email          = google_service_account.sweep.email
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
     available_memory               = var.dispatch_memory
@@ -274,7 +330,7 @@ resource "google_cloudfunctions2_function" "sweep" {
     max_instance_count             = 1
     vpc_connector                  = var.vpc_connector_id
     vpc_connector_egress_settings  = "PRIVATE_RANGES_ONLY"
-    environment_variables          = local.dispatch_environment
+    environment_variables          = local.sweep_environment
   }
 }
 

@@ -19,8 +19,13 @@ output "submit_service_account_email" {
 }
 
 output "dispatch_service_account_email" {
-  description = "Service account dispatch and sweep run as."
+  description = "Service account dispatch runs as."
   value       = google_service_account.dispatch.email
+}
+
+output "sweep_service_account_email" {
+  description = "Service account the sweep runs as."
+  value       = google_service_account.sweep.email
 }
 
 output "push_service_account_email" {

@@ -57,16 +57,13 @@ resource "google_project_iam_member" "job_cloudsql_instance_user" {
   member  = "serviceAccount:${google_service_account.job.email}"
 }
 
-# The job writes transcripts and checkpoints to the transcripts bucket ...
-resource "google_storage_bucket_iam_member" "job_object_creator" {
+# The job writes transcripts and checkpoints, reads its checkpoint back when a relaunched
+# attempt resumes an episode, and overwrites `transcripts/<id>/checkpoint.json` every few
+# minutes (and a retried attempt its transcripts). Overwriting needs storage.objects.delete,
+# which objectCreator lacks: objectUser (create, get, list, delete, update objects) on this
+# bucket only is the smallest predefined role that can do it.
+resource "google_storage_bucket_iam_member" "job_object_user" {
   bucket = var.transcripts_bucket
-  role   = "roles/storage.objectCreator"
-  member = "serviceAccount:${google_service_account.job.email}"
-}
-
-# ... and reads its last checkpoint back when a relaunched attempt resumes an episode.
-resource "google_storage_bucket_iam_member" "job_object_viewer" {
-  bucket = var.transcripts_bucket
-  role   = "roles/storage.objectViewer"
+  role   = "roles/storage.objectUser"
   member = "serviceAccount:${google_service_account.job.email}"
 }
