@@ -155,7 +155,10 @@ class FixtureServer:
         if ssl_context is not None:
             ssl_context.sni_callback = self._record_sni
         self._server = _Server(self, host, ssl_context)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll keeps stop() quick: tests start and stop hundreds of these.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def _record_sni(self, _socket: Any, name: str | None, _context: Any) -> None:
         self.sni_names.append(name)
