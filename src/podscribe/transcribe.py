@@ -253,7 +253,14 @@ def probe_duration(path: Path) -> float | None:
                 return float(container.duration) / 1_000_000
             return None
     except av.FFmpegError as error:
-        raise DecodeFailedError(f"the audio could not be read: {error}") from error
+        raise DecodeFailedError(
+            f"the file could not be decoded as audio: {_reason(error)}"
+        ) from None
+
+
+def _reason(error: Exception) -> str:
+    """PyAV's reason without the file's path (a temporary name means nothing to a caller)."""
+    return str(getattr(error, "strerror", None) or error.__class__.__name__)
 
 
 def decode_audio_file(path: Path) -> np.ndarray:
@@ -268,7 +275,7 @@ def decode_audio_file(path: Path) -> np.ndarray:
     try:
         audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
     except (av.FFmpegError, ValueError, IndexError) as error:
-        raise DecodeFailedError(f"the audio could not be decoded: {error}") from error
+        raise DecodeFailedError(f"the audio could not be decoded: {_reason(error)}") from None
     if not isinstance(audio, np.ndarray) or audio.size == 0:
         raise DecodeFailedError("the file decoded to no audio at all")
     return audio

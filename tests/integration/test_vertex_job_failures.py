@@ -1,0 +1,227 @@
+"""Every failure code of the job, each reached through a real bad input at the wire."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from podscribe import jobs
+from podscribe.apple import clear_lookup_cache
+from podscribe.db import transaction
+from podscribe.settings import load_settings
+from podscribe.storage import TranscriptStore
+from tests.fakes.apple_fixtures import ID3_STUB, FakeApplePodcasts, FakeEpisode
+from tests.fakes.fixture_servers import RecordedRequest, Reply
+from tests.fakes.speech import make_episode
+from tests.integration.test_vertex_job import (
+    BUCKET,
+    FAST_RETRY,
+    SHOW,
+    enqueue,
+    job_settings,
+    read_job,
+)
+from vertex_job import JobOutcome, run_job
+
+JFK = Path(__file__).resolve().parents[3] / "shared" / "data" / "jfk.flac"
+HTML = b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>Please log in</body></html>"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_lookup_cache() -> Iterator[None]:
+    clear_lookup_cache()
+    yield
+    clear_lookup_cache()
+
+
+@pytest.fixture
+def store(gcs_emulator: str) -> TranscriptStore:
+    store = TranscriptStore(load_settings(env="test", bucket=BUCKET))
+    store.ensure_bucket()
+    return store
+
+
+@pytest.fixture(scope="module")
+def seventy_seconds(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    encoded, _ = make_episode(tmp_path_factory.mktemp("long"), seconds=75, codec="mp3")
+    return encoded.read_bytes()
+
+
+def run_failing(
+    engine: Engine,
+    database_url: str,
+    job_store: TranscriptStore,
+    tmp_path: Path,
+    episode: FakeEpisode,
+    *,
+    job_episode: FakeEpisode | None = None,
+    prepare: Callable[[FakeApplePodcasts], None] | None = None,
+    **overrides: Any,
+) -> tuple[jobs.Job, FakeApplePodcasts, JobOutcome]:
+    with FakeApplePodcasts(SHOW, [episode]) as apple:
+        if prepare is not None:
+            prepare(apple)
+        settings = job_settings(apple, database_url, tmp_path / "work", **overrides)
+        job_id = enqueue(engine, job_episode or episode)
+        outcome = run_job(
+            job_id, settings=settings, engine=engine, store=job_store, retry=FAST_RETRY
+        )
+        job = read_job(engine, job_id)
+    if (tmp_path / "work").exists():
+        assert list((tmp_path / "work").iterdir()) == []  # nothing left on disk
+    return job, apple, outcome
+
+
+def assert_failed(job: jobs.Job, outcome: JobOutcome, code: str, *words: str) -> None:
+    assert outcome is JobOutcome.FAILED
+    assert job.status is jobs.JobStatus.FAILED
+    assert (job.error_code, job.transcript_objects) == (code, None)
+    assert job.error_message
+    for word in words:
+        assert word in job.error_message.lower(), job.error_message
+
+
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "audio/mpeg"])
+def test_an_html_page_served_as_audio_is_not_audio(
+    engine: Engine, database_url: str, store: TranscriptStore, tmp_path: Path, content_type: str
+):
+    episode = FakeEpisode(2000000001, "Login wall", audio=HTML, audio_type=content_type)
+    job, _, outcome = run_failing(engine, database_url, store, tmp_path, episode)
+    assert_failed(job, outcome, "not_audio", "not audio")
+
+
+@pytest.mark.parametrize("redirected", [False, True], ids=["metadata-address", "redirect-to-10/8"])
+def test_an_audio_url_aimed_inside_is_download_refused(
+    engine: Engine, database_url: str, store: TranscriptStore, tmp_path: Path, redirected: bool
+):
+    episode = FakeEpisode(
+        2000000002, "Inside job", audio_url="http://169.254.169.254/latest/meta-data/a.mp3"
+    )
+
+    def prepare(apple: FakeApplePodcasts) -> None:
+        if redirected:
+            # The episode's URL is on the allowed fixture host; the hop it redirects to is not.
+            apple.server.redirect("/audio/tracker.mp3", "http://10.1.2.3/a.mp3")
+            tracker = apple.server.url("/audio/tracker.mp3")
+            apple.episodes[0] = dataclasses.replace(episode, audio_url=tracker)
+
+    job, apple, outcome = run_failing(
+        engine, database_url, store, tmp_path, episode, prepare=prepare
+    )
+    assert_failed(job, outcome, "download_refused")
+    expected = ["/audio/tracker.mp3"] if redirected else []
+    assert [r.path for r in apple.requests_to("/audio")] == expected
+
+
+def test_a_download_over_the_cap_is_too_large(
+    engine: Engine, database_url: str, store: TranscriptStore, tmp_path: Path, seventy_seconds
+):
+    episode = FakeEpisode(2000000003, "Huge", audio=seventy_seconds)
+    job, _, outcome = run_failing(
+        engine, database_url, store, tmp_path, episode, max_download_bytes=4096
+    )
+    assert_failed(job, outcome, "too_large", "4096")
+
+
+def test_audio_longer_than_allowed_is_too_long_even_when_the_listing_says_otherwise(
+    engine: Engine, database_url: str, store: TranscriptStore, tmp_path: Path, seventy_seconds
+):
+    episode = FakeEpisode(2000000004, "Short, it says", audio=seventy_seconds, duration_seconds=30)
+    job, apple, outcome = run_failing(
+        engine, database_url, store, tmp_path, episode, max_episode_seconds=60
+    )
+    assert_failed(job, outcome, "too_long", "audio file", "minutes")
+    assert len(apple.requests_to("/audio")) == 1
+
+
+def test_a_listing_longer_than_allowed_is_too_long_before_downloading(
+    engine: Engine, database_url: str, store: TranscriptStore, tmp_path: Path
+):
+    episode = FakeEpisode(2000000005, "Marathon", duration_seconds=8 * 3600)
+    job, apple, outcome = run_failing(engine, database_url, store, tmp_path, episode)
+    assert_failed(job, outcome, "too_long", "480 minutes", "360 minutes")
+    assert apple.requests_to("/audio") == []
+    assert job.episode is not None and job.episode["title"] == "Marathon"
+
+
+def test_bytes_that_look_like_mp3_but_do_not_decode_are_decode_failed(
+    engine: Engine, database_url: str, store: TranscriptStore, tmp_path: Path
+):
+    garbage = ID3_STUB + os.urandom(50_000)
+    episode = FakeEpisode(2000000006, "Static", audio=garbage)
+    job, _, outcome = run_failing(engine, database_url, store, tmp_path, episode)
+    assert_failed(job, outcome, "decode_failed", "decode")
+
+
+def test_an_episode_apple_does_not_know_is_episode_not_found(
+    engine: Engine, database_url: str, store: TranscriptStore, tmp_path: Path
+):
+    known = FakeEpisode(2000000007, "Known")
+    unknown = FakeEpisode(2000000999, "Nowhere")
+    job, _, outcome = run_failing(engine, database_url, store, tmp_path, known, job_episode=unknown)
+    assert_failed(job, outcome, "episode_not_found")
+
+
+def flaky(failures: int, then: Reply) -> Callable[[RecordedRequest], Reply]:
+    """A route that answers 503 ``failures`` times, then ``then``."""
+    left = [failures]
+
+    def answer(_request: RecordedRequest) -> Reply:
+        if left[0] > 0:
+            left[0] -= 1
+            return Reply(status=503, body=b"busy", content_type="text/plain")
+        return then
+
+    return answer
+
+
+def test_a_transient_fault_is_retried_with_backoff_and_the_job_succeeds(
+    engine: Engine, database_url: str, store: TranscriptStore, tmp_path: Path
+):
+    audio = JFK.read_bytes()
+    episode = FakeEpisode(2000000008, "Inaugural", audio=audio, audio_type="audio/flac")
+
+    def prepare(apple: FakeApplePodcasts) -> None:
+        apple.server.route(
+            f"/audio/{episode.episode_id}.mp3",
+            flaky(2, Reply(body=audio, content_type="audio/flac")),
+        )
+
+    job, apple, outcome = run_failing(
+        engine, database_url, store, tmp_path, episode, prepare=prepare
+    )
+    assert outcome is JobOutcome.SUCCEEDED, job.error_message
+    assert job.status is jobs.JobStatus.SUCCEEDED
+    assert len(apple.requests_to("/audio")) == 3
+    text = store.get(f"transcripts/{job.id}/transcript.txt").decode().lower()
+    assert "ask not what your country can do for you" in text
+
+
+@pytest.mark.parametrize("max_attempts", [3, 1])
+def test_a_fault_that_outlasts_the_retries_requeues_or_fails_on_the_last_attempt(
+    engine: Engine, database_url: str, store: TranscriptStore, tmp_path: Path, max_attempts: int
+):
+    episode = FakeEpisode(2000000009, "Down")
+
+    def prepare(apple: FakeApplePodcasts) -> None:
+        apple.server.route(f"/audio/{episode.episode_id}.mp3", flaky(10**6, Reply()))
+
+    job, apple, outcome = run_failing(
+        engine, database_url, store, tmp_path, episode, prepare=prepare, max_attempts=max_attempts
+    )
+    assert len(apple.requests_to("/audio")) == FAST_RETRY.attempts
+    if max_attempts > 1:
+        assert outcome is JobOutcome.REQUEUED
+        assert job.status is jobs.JobStatus.QUEUED and job.error_code is None
+        with transaction(engine) as conn:
+            last = jobs.job_history(conn, job.id)[-1]
+        assert last.to_status is jobs.JobStatus.QUEUED
+        assert last.detail is not None and last.detail.startswith("fetch_failed")
+    else:
+        assert_failed(job, outcome, "fetch_failed", "503")
