@@ -101,31 +101,17 @@ def dispatch_message(
         return DispatchOutcome(
             job_id, DispatchAction.SKIPPED, current.attempts, current.launcher_ref, current.status
         )
-    if not launcher.has_capacity():
-        raise CapacityError(f"the {launcher.name} launcher has no free slot; retry later")
-
-    with transaction(engine) as conn:
-        claimed = jobs.claim_for_dispatch(
-            conn,
-            job_id,
-            lease_seconds=settings.dispatch_lease_seconds,
-            max_attempts=settings.max_attempts,
-        )
-        if claimed is None:
-            after = jobs.get_job(conn, job_id)
-    if claimed is None:
-        action = (
-            DispatchAction.FAILED if after.status is JobStatus.FAILED else DispatchAction.SKIPPED
-        )
-        return DispatchOutcome(job_id, action, after.attempts, after.launcher_ref, after.status)
-
-    try:
-        result = launcher.launch(claimed)
-    except Exception as error:
-        _launch_failed(engine, settings, claimed, error)
-        if isinstance(error, LaunchError):
-            raise
-        raise LaunchError(f"launching job {job_id} failed: {error}") from error
+    with launcher.exclusive():
+        claimed = _claim_if_capacity(engine, settings, launcher, job_id)
+        if isinstance(claimed, DispatchOutcome):
+            return claimed
+        try:
+            result = launcher.launch(claimed)
+        except Exception as error:
+            _launch_failed(engine, settings, claimed, error)
+            if isinstance(error, LaunchError):
+                raise
+            raise LaunchError(f"launching job {job_id} failed: {error}") from error
 
     with transaction(engine) as conn:
         try:
@@ -146,6 +132,32 @@ def dispatch_message(
         },
     )
     return DispatchOutcome(job_id, action, claimed.attempts, result.ref)
+
+
+def _claim_if_capacity(
+    engine: Engine, settings: Settings, launcher: Launcher, job_id: str
+) -> jobs.Job | DispatchOutcome:
+    """The claimed job, or the outcome when there is nothing to launch.
+
+    Called under ``launcher.exclusive()``: the capacity seen here is still there at launch.
+
+    Raises:
+        CapacityError: no free slot (nothing claimed, no attempt spent).
+    """
+    if not launcher.has_capacity():
+        raise CapacityError(f"the {launcher.name} launcher has no free slot; retry later")
+    with transaction(engine) as conn:
+        claimed = jobs.claim_for_dispatch(
+            conn,
+            job_id,
+            lease_seconds=settings.dispatch_lease_seconds,
+            max_attempts=settings.max_attempts,
+        )
+        if claimed is not None:
+            return claimed
+        after = jobs.get_job(conn, job_id)
+    action = DispatchAction.FAILED if after.status is JobStatus.FAILED else DispatchAction.SKIPPED
+    return DispatchOutcome(job_id, action, after.attempts, after.launcher_ref, after.status)
 
 
 def _launch_failed(engine: Engine, settings: Settings, claimed: jobs.Job, error: Exception) -> None:

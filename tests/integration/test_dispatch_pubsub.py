@@ -60,7 +60,9 @@ class Stack:
     dead_letters: str  # a pull subscription on the dead-letter topic
 
 
-def _function(name: str, target: str, env: dict[str, str], log_dir: Path) -> tuple[Started, int]:
+def start_function(
+    name: str, target: str, env: dict[str, str], log_dir: Path
+) -> tuple[Started, int]:
     port = free_port()
     started = start_process(
         name,
@@ -112,8 +114,8 @@ def stack(
         }
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PODSCRIBE_", "WHISPER_"))}
         env.update(variables)
-        dispatch, dispatch_port = _function("dispatch", "dispatch", env, log_dir)
-        sweep, sweep_port = _function("sweep", "sweep", env, log_dir)
+        dispatch, dispatch_port = start_function("dispatch", "dispatch", env, log_dir)
+        sweep, sweep_port = start_function("sweep", "sweep", env, log_dir)
         settings = load_settings(
             env="test",
             database_url=url,

@@ -16,6 +16,7 @@ dispatch function pays only for the launcher it uses.
 from __future__ import annotations
 
 import enum
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -78,6 +79,11 @@ class Launcher(Protocol):
     """
 
     name: str
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """Held by dispatch from the capacity check to the launch (a no-op where capacity
+        is not ours to count), so two dispatches cannot both take the last slot."""
+        ...
 
     def has_capacity(self) -> bool:
         """Whether a launch now could start at once (checked before an attempt is spent)."""

@@ -12,6 +12,7 @@ the template at 0: retries are the sweep's business, as on Vertex.
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from string import Template
 from typing import Any
@@ -92,6 +93,10 @@ class KubernetesLauncher:
                 api_client = client.ApiClient()
             self._batch = client.BatchV1Api(api_client)
         return self._batch
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """Nothing to serialise: the service counts its own capacity."""
+        return nullcontext()
 
     def has_capacity(self) -> bool:
         """Always: the scheduler queues Pods the cluster cannot place yet."""

@@ -9,10 +9,11 @@ folder::
     <PODSCRIBE_LOCAL_STATE_DIR>/jobs/<job id>-a<attempt>.exit   its exit status, once done
     <PODSCRIBE_LOCAL_STATE_DIR>/logs/<job id>-a<attempt>.log    its output
 
-The concurrency cap counts launches with a PID file, no exit file and a live process, under an
-exclusive lock, so two dispatches at once cannot both take the last slot. The child inherits
-this process's environment (``PODSCRIBE_*``, ``WHISPER_*``): on this machine it decodes on the
-CPU with int8 unless told otherwise.
+The concurrency cap counts launches with a PID file, no exit file and a live process. Dispatch
+holds :meth:`LocalProcessLauncher.exclusive` (a file lock) from its capacity check to the
+launch, so two dispatches at once cannot both take the last slot, nor spend an attempt on it.
+The child inherits this process's environment (``PODSCRIBE_*``, ``WHISPER_*``): on this
+machine it decodes on the CPU with int8 unless told otherwise.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from podscribe.errors import CapacityError, LaunchError
@@ -78,11 +79,15 @@ class LocalProcessLauncher:
         self._python = python or sys.executable
         self._cwd = cwd
 
+    def exclusive(self) -> AbstractContextManager[None]:
+        """A file lock held from dispatch's capacity check to the launch."""
+        return self._locked(".dispatch.lock")
+
     @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, name: str = ".lock") -> Iterator[None]:
         self._jobs_dir.mkdir(parents=True, exist_ok=True)
         self._logs_dir.mkdir(parents=True, exist_ok=True)
-        with (self._jobs_dir / ".lock").open("a") as lock:
+        with (self._jobs_dir / name).open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield

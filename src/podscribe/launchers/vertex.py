@@ -20,6 +20,7 @@ import ipaddress
 import logging
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -285,6 +286,10 @@ class VertexLauncher:
 
     def _parent(self, region: str) -> str:
         return f"projects/{self._settings.project_id}/locations/{region}"
+
+    def exclusive(self) -> AbstractContextManager[None]:
+        """Nothing to serialise: the service counts its own capacity."""
+        return nullcontext()
 
     def has_capacity(self) -> bool:
         """Always: Vertex says itself when it has no GPUs."""
