@@ -178,7 +178,8 @@ class PinnedTransport(httpx.BaseTransport):
             ),
             headers=request.headers.raw,
             content=request.stream,
-            extensions=request.extensions,
+            # SNI always follows the URL's host: a caller-supplied override is dropped.
+            extensions={k: v for k, v in request.extensions.items() if k != "sni_hostname"},
         )
         try:
             with _mapped_errors():

@@ -220,3 +220,14 @@ def test_the_escape_hatch_is_ignored_outside_the_local_profile(server):
     with fetcher, pytest.raises(DownloadRefusedError, match="loopback"):
         fetcher.get_document(server.url("/"))
     assert server.requests == []
+
+
+def test_proxy_variables_cannot_route_around_the_guard(server, monkeypatch):
+    """HTTP_PROXY would make a stock httpx client send everything to the proxy."""
+    with FixtureServer() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url("/"))
+        monkeypatch.setenv("ALL_PROXY", proxy.url("/"))
+        server.route("/feed", Reply(body=b"direct"))
+        with SafeFetcher(local_settings(server)) as fetcher:
+            assert fetcher.get_document(server.url("/feed")).content == b"direct"
+        assert proxy.requests == []

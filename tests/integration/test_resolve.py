@@ -8,12 +8,19 @@ from datetime import UTC, datetime
 
 import pytest
 
-from podscribe.apple import Episode, EpisodeRef, clear_lookup_cache, resolve_episode
+from podscribe.apple import (
+    Episode,
+    EpisodeRef,
+    clear_lookup_cache,
+    parse_episode_url,
+    resolve_episode,
+)
 from podscribe.errors import (
     AmbiguousEpisodeError,
     DownloadRefusedError,
     EpisodeNotFoundError,
     FetchFailedError,
+    NotAnEpisodeError,
     UnsafeDocumentError,
     UpstreamThrottledError,
 )
@@ -236,3 +243,12 @@ def test_resolved_audio_downloads_through_a_tracking_redirect(tmp_path):
         assert audio.final_url == apple.audio_url(RECENT)
         assert audio.path.read_bytes() == RECENT.audio
         assert audio.audio_format == "mp3"
+
+
+def test_a_show_link_with_no_episode_is_refused_before_any_request():
+    with serve(RECENT) as apple:
+        show_link = apple.episode_link(RECENT).split("?")[0]
+        with pytest.raises(NotAnEpisodeError, match="names a show, not an episode"):
+            parse_episode_url(show_link)
+        assert parse_episode_url(apple.episode_link(RECENT)).episode_id == RECENT.episode_id
+        assert apple.server.requests == []
