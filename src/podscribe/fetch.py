@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import urljoin
 
 import certifi
 import httpcore
@@ -365,10 +366,8 @@ class SafeFetcher:
     ) -> tuple[httpx.Response, str]:
         """Send GET, following redirects ourselves; return the final response, streaming."""
         visited = {url}
+        _check_spelling(url)
         for _hop in range(self._settings.max_redirects + 1):
-            reason = check_spelling(url)
-            if reason is not None:
-                raise DownloadRefusedError(f"refused to fetch {url}: {reason}")
             response = self._send(url, headers, deadline)
             if response.status_code not in _REDIRECTS:
                 return response, url
@@ -378,6 +377,8 @@ class SafeFetcher:
                 raise UpstreamStatusError(
                     f"{url}: redirect without a Location", response.status_code
                 )
+            # Judge the Location as the server wrote it, before httpx normalises it.
+            _check_spelling(urljoin(url, location.strip()))
             url = _join(url, location)
             if url in visited:
                 raise TooManyRedirectsError(f"redirect loop back to {url}")
@@ -412,6 +413,12 @@ class SafeFetcher:
             raise
         except httpx.HTTPError as error:
             raise FetchFailedError(f"{response.request.url}: {error}") from error
+
+
+def _check_spelling(url: str) -> None:
+    reason = check_spelling(url)
+    if reason is not None:
+        raise DownloadRefusedError(f"refused to fetch {url}: {reason}")
 
 
 def _join(base: str, location: str) -> str:

@@ -74,6 +74,8 @@ def test_fetches_a_document_and_follows_a_checked_relative_redirect(server, fetc
         ("gopher://127.0.0.1:{port}/", "scheme"),
         ("file:///etc/passwd", "scheme"),
         ("http://user:pass@127.0.0.1:{port}/", "user information"),
+        ("http://public.example.com./", "trailing dot"),
+        ("http://public.example.com%2e/", "percent-encoded"),
     ],
 )
 def test_a_redirect_to_an_internal_address_is_refused_before_connecting(
