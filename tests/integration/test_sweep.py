@@ -1,0 +1,187 @@
+"""The sweep in process: reconciliation with the launcher, expired leases, re-wakes.
+
+Real PostgreSQL (a fresh database per test), the real aiplatform client against the fake
+Vertex JobService, and the Pub/Sub emulator receiving the re-wakes on a pull subscription.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from google.cloud import aiplatform_v1, pubsub_v1
+from sqlalchemy.engine import Engine
+
+from podscribe import jobs
+from podscribe.db import transaction
+from podscribe.dispatching import DispatchAction, dispatch_message
+from podscribe.jobs import Job, JobStatus
+from podscribe.launchers.vertex import VertexLauncher
+from podscribe.messaging import JobMessage, JobPublisher
+from podscribe.settings import Settings
+from podscribe.sweeping import run_sweep
+from tests.conftest import TEST_PROJECT
+from tests.fakes.vertex import FakeVertex
+from tests.services import free_port
+
+INSUFFICIENT = (
+    "The following resources are insufficient in region: NVIDIA_L4 in us-central1-a. "
+    "Please try another region."
+)
+
+
+@pytest.fixture(scope="module")
+def vertex() -> Iterator[FakeVertex]:
+    with FakeVertex() as fake:
+        yield fake
+
+
+@pytest.fixture
+def sweep_settings(settings: Settings, vertex: FakeVertex, pubsub_emulator: str) -> Settings:
+    return settings.model_copy(
+        update={
+            "project_id": TEST_PROJECT,
+            "pubsub_topic": f"jobs-sweep-{uuid.uuid4().hex[:8]}",
+            "vertex_image": "podscribe/vertex-job:test",
+            "vertex_api_endpoint": vertex.endpoint,
+            "max_attempts": 3,
+            "requeue_after_seconds": 60,
+        }
+    )
+
+
+@pytest.fixture
+def wakeups(sweep_settings: Settings) -> str:
+    """A pull subscription on the jobs topic: what the sweep published."""
+    publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+    topic = publisher.topic_path(TEST_PROJECT, sweep_settings.pubsub_topic)
+    publisher.create_topic(name=topic)
+    subscription = subscriber.subscription_path(TEST_PROJECT, f"{sweep_settings.pubsub_topic}-pull")
+    subscriber.create_subscription(name=subscription, topic=topic)
+    return subscription
+
+
+def published(subscription: str) -> list[str]:
+    subscriber = pubsub_v1.SubscriberClient()
+    response = subscriber.pull(subscription=subscription, max_messages=20, timeout=5)
+    if response.received_messages:
+        subscriber.acknowledge(
+            subscription=subscription, ack_ids=[m.ack_id for m in response.received_messages]
+        )
+    return sorted(JobMessage.from_bytes(m.message.data).job_id for m in response.received_messages)
+
+
+def submit(engine: Engine) -> Job:
+    with transaction(engine) as conn:
+        job, _ = jobs.create_or_get_job(
+            conn,
+            collection_id=7,
+            episode_id=uuid.uuid4().int % 10**12,
+            source_url="https://podcasts.apple.com/us/podcast/x/id7?i=1",
+            key_fingerprint="k",
+        )
+    return job
+
+
+def launched(engine: Engine, settings: Settings, launcher: VertexLauncher) -> Job:
+    job = submit(engine)
+    outcome = dispatch_message(engine, settings, launcher, JobMessage(job.id))
+    assert outcome.action is DispatchAction.LAUNCHED
+    return read(engine, job.id)
+
+
+def read(engine: Engine, job_id: str) -> Job:
+    with transaction(engine) as conn:
+        return jobs.get_job(conn, job_id)
+
+
+def test_reconciliation_fails_dead_workers_and_requeues_capacity_stockouts(
+    engine: Engine, sweep_settings: Settings, vertex: FakeVertex, wakeups: str
+) -> None:
+    launcher = VertexLauncher(sweep_settings)
+    cancelled = launched(engine, sweep_settings, launcher)
+    stocked_out = launched(engine, sweep_settings, launcher)
+    healthy = launched(engine, sweep_settings, launcher)
+    assert cancelled.launcher_ref and stocked_out.launcher_ref and healthy.launcher_ref
+    vertex.set_state(cancelled.launcher_ref, aiplatform_v1.JobState.JOB_STATE_CANCELLED)
+    vertex.set_state(
+        stocked_out.launcher_ref, aiplatform_v1.JobState.JOB_STATE_FAILED, INSUFFICIENT
+    )
+    vertex.set_state(healthy.launcher_ref, aiplatform_v1.JobState.JOB_STATE_RUNNING)
+
+    outcome = run_sweep(engine, sweep_settings, launcher, JobPublisher(sweep_settings))
+
+    assert outcome.worker_failed == [cancelled.id]
+    assert outcome.capacity_requeued == [stocked_out.id]
+    assert outcome.republished == [stocked_out.id]
+    failed = read(engine, cancelled.id)
+    assert failed.status is JobStatus.FAILED
+    assert failed.error_code == "worker_failed"
+    assert "ended cancelled: Vertex AI reports JOB_STATE_CANCELLED" in (failed.error_message or "")
+    requeued = read(engine, stocked_out.id)
+    assert (requeued.status, requeued.attempts) == (JobStatus.QUEUED, 1)
+    assert read(engine, healthy.id).status is JobStatus.DISPATCHED
+    assert published(wakeups) == [stocked_out.id]
+
+    # The re-woken job launches again (attempt 2, a new CustomJob: the old one is dead).
+    again = dispatch_message(engine, sweep_settings, launcher, JobMessage(stocked_out.id))
+    assert again.action is DispatchAction.LAUNCHED
+    assert again.attempts == 2
+    assert again.launcher_ref != stocked_out.launcher_ref
+
+
+def test_expired_leases_are_requeued_or_failed_and_lost_wakeups_republished(
+    engine: Engine, sweep_settings: Settings, wakeups: str
+) -> None:
+    launcher = VertexLauncher(sweep_settings)
+    expired = launched(engine, sweep_settings, launcher)
+    exhausted = launched(engine, sweep_settings, launcher)
+    forgotten = submit(engine)
+    fresh = submit(engine)
+    with transaction(engine) as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE jobs SET lease_expires_at = now() - interval '1 second'"
+                " WHERE id IN (:a, :b)"
+            ),
+            {"a": uuid.UUID(expired.id), "b": uuid.UUID(exhausted.id)},
+        )
+        conn.execute(
+            sa.text("UPDATE jobs SET attempts = 3 WHERE id = :id"), {"id": uuid.UUID(exhausted.id)}
+        )
+        conn.execute(
+            sa.text("UPDATE jobs SET queued_at = now() - interval '10 minutes' WHERE id = :id"),
+            {"id": uuid.UUID(forgotten.id)},
+        )
+
+    outcome = run_sweep(engine, sweep_settings, launcher, JobPublisher(sweep_settings))
+
+    assert outcome.requeued == [expired.id]
+    assert outcome.failed == [exhausted.id]
+    assert sorted(outcome.republished) == sorted([expired.id, forgotten.id])
+    assert published(wakeups) == sorted([expired.id, forgotten.id])
+    assert read(engine, exhausted.id).error_code == "attempts_exhausted"
+    assert read(engine, fresh.id).status is JobStatus.QUEUED  # too young to need a re-wake
+
+
+def test_an_unreachable_launcher_or_topic_does_not_stop_the_sweep(
+    engine: Engine, sweep_settings: Settings, wakeups: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    working = VertexLauncher(sweep_settings)
+    job = launched(engine, sweep_settings, working)
+    forgotten = submit(engine)
+    with transaction(engine) as conn:
+        conn.execute(
+            sa.text("UPDATE jobs SET queued_at = now() - interval '10 minutes' WHERE id = :id"),
+            {"id": uuid.UUID(forgotten.id)},
+        )
+    down = sweep_settings.model_copy(update={"vertex_api_endpoint": f"127.0.0.1:{free_port()}"})
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", f"127.0.0.1:{free_port()}")
+
+    outcome = run_sweep(engine, down, VertexLauncher(down), JobPublisher(down, timeout=1))
+
+    assert outcome.worker_failed == []
+    assert outcome.unpublished == [forgotten.id]
+    assert read(engine, job.id).status is JobStatus.DISPATCHED
