@@ -1,0 +1,122 @@
+"""Redis stopped under a running submit process: the backstop keeps limiting, memory flat.
+
+The test starts a redis-server of its own (the machine's shared Redis is never stopped),
+runs the real functions-framework process against it, kills Redis mid-test and keeps
+sending requests.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from local_emulators.processes import stop_group
+from tests.conftest import TEST_PROJECT
+from tests.integration.submit_support import (
+    API_KEY,
+    EPISODE_URL,
+    SUBMIT_SOURCE,
+    RunningFunction,
+    functions_framework_process,
+    own_redis_server,
+    start_redis,
+    submit_environment,
+)
+from tests.services import missing_service
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+PER_KEY = 5
+BACKSTOP_KEYS = 200
+
+
+@pytest.fixture
+def redis_and_submit(
+    tmp_path: Path, database_url: str
+) -> Iterator[tuple[int, int, RunningFunction]]:
+    if shutil.which("redis-server") is None:
+        missing_service("redis-server is not installed")
+    with own_redis_server(tmp_path / "redis.log") as (port, started):
+        env = submit_environment(
+            database_url=database_url,
+            project=TEST_PROJECT,
+            topic="jobs-unused",
+            pubsub_host="127.0.0.1:1",  # publishing fails fast; the job stays queued
+            PODSCRIBE_REDIS_URL=f"redis://127.0.0.1:{port}/0",
+            PODSCRIBE_RATE_LIMIT_PER_KEY=str(PER_KEY),
+            PODSCRIBE_RATE_LIMIT_PER_IP="50",
+            PODSCRIBE_RATE_LIMIT_BACKSTOP_KEYS=str(BACKSTOP_KEYS),
+            PODSCRIBE_RATE_LIMIT_REDIS_RETRY_SECONDS="1",
+            PODSCRIBE_TRUSTED_PROXY_HOPS="1",  # X-Forwarded-For names the client
+            PODSCRIBE_PUBLISH_TIMEOUT_SECONDS="0.5",
+        )
+        with functions_framework_process(
+            SUBMIT_SOURCE, "submit", env, tmp_path / "submit.log", threads=4
+        ) as running:
+            yield port, started.pid, running
+
+
+def group_rss(pid: int) -> int:
+    process = psutil.Process(pid)
+    return sum(child.memory_info().rss for child in [process, *process.children(recursive=True)])
+
+
+def test_redis_stopped_mid_test_the_backstop_still_limits_in_flat_memory(
+    redis_and_submit: tuple[int, int, RunningFunction], tmp_path: Path
+) -> None:
+    port, redis_pid, running = redis_and_submit
+
+    def submit(http: httpx.Client) -> httpx.Response:
+        return http.post("/v1/transcriptions", json={"url": EPISODE_URL}, headers=AUTH)
+
+    with httpx.Client(base_url=running.url, timeout=30) as http:
+        first = [submit(http).status_code for _ in range(3)]
+        assert first == [202, 200, 200]
+        # Redis goes away mid-test.
+        stop_group(redis_pid, grace_seconds=3)
+        after = [submit(http).status_code for _ in range(PER_KEY + 3)]
+        # The backstop started empty, so the key gets its limit again, then 429s.
+        assert after[:PER_KEY] == [200] * PER_KEY
+        assert after[PER_KEY:] == [429] * 3
+        limited = submit(http)
+        assert limited.headers["content-type"] == "application/problem+json"
+        assert limited.json()["code"] == "rate_limited"
+        assert int(limited.headers["Retry-After"]) >= 1
+
+    # Memory: thousands of distinct clients (unauthenticated, so each is an IP bucket)
+    # against a backstop bounded to BACKSTOP_KEYS buckets.
+    def flood(http: httpx.Client, first_client: int, count: int) -> set[int]:
+        def one(index: int) -> int:
+            ip = f"10.{(index >> 16) & 255}.{(index >> 8) & 255}.{index & 255}"
+            headers = {"X-Forwarded-For": ip, "Authorization": "Bearer nope"}
+            return http.get(f"/v1/transcriptions/{uuid.uuid4()}", headers=headers).status_code
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            return set(pool.map(one, range(first_client, first_client + count)))
+
+    limits = httpx.Limits(max_connections=4, max_keepalive_connections=4)
+    with httpx.Client(base_url=running.url, timeout=30, limits=limits) as http:
+        assert flood(http, 0, 1000) == {401}  # warm up: the backstop fills to its bound
+        before = group_rss(running.started.pid)
+        assert flood(http, 1000, 3000) == {401}  # 15x more new clients than the bound
+        grown = group_rss(running.started.pid) - before
+    # Measured on a 2-core machine: ~0.2 MB bounded; an unbounded backstop (the same test
+    # with BACKSTOP_KEYS = 1_000_000) grows by ~2.9 MB over these 3,000 clients.
+    assert grown < 1024 * 1024, f"RSS grew by {grown} bytes"
+
+    # Redis comes back: the limiter returns to it by itself (its counters start afresh).
+    again = start_redis("redis-server", port, tmp_path / "redis-again.log")
+    try:
+        with httpx.Client(base_url=running.url, timeout=30) as http:
+            time.sleep(1.1)  # the limiter's pause before it asks Redis again
+            statuses = [submit(http).status_code for _ in range(PER_KEY + 1)]
+        assert statuses == [200] * PER_KEY + [429]
+    finally:
+        stop_group(again.pid, grace_seconds=3)
