@@ -75,7 +75,7 @@ def checkov(session: nox.Session) -> None:
     """
     python = CHECKOV_VENV / "bin" / "python"
     if not python.exists():
-        session.run("python3", "-m", "venv", str(CHECKOV_VENV))
+        session.run(sys.executable, "-m", "venv", str(CHECKOV_VENV))
     session.run(
         str(python),
         "-m",
