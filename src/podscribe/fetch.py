@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_WEBHOOK_RESPONSE_BYTES = 64 * 1024
 _SNIFF_BYTES = 16
 _USER_AGENT = "podscribe/0.1 (+https://github.com/podscribe)"
 # Content types that are never audio; anything else is decided by the first bytes.
@@ -337,6 +338,33 @@ class SafeFetcher:
             raise
         return DownloadedAudio(destination, final_url, content_type, size, audio_format)
 
+    def post_json(
+        self, url: str, body: bytes, *, headers: dict[str, str] | None = None, timeout: float
+    ) -> int:
+        """POST a JSON body (a webhook) through the guard; redirects are not followed.
+
+        Returns:
+            The response status (2xx; the body is read, capped, and dropped).
+
+        Raises:
+            UpstreamStatusError: a 3xx or 4xx answer; redirects are not followed (a webhook
+                receiver has no reason to redirect, and a redirected POST is an SSRF trick).
+            DownloadRefusedError, FetchTimeoutError, FetchFailedError, TlsVerificationError:
+                as for :meth:`get_document`.
+        """
+        _check_spelling(url)
+        deadline = time.monotonic() + timeout
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        response = self._send(url, sent, deadline, method="POST", content=body)
+        with contextlib.closing(response):
+            received = 0
+            for chunk in self._chunks(response, deadline):
+                received += len(chunk)
+                if received > _WEBHOOK_RESPONSE_BYTES:
+                    break
+        _raise_for_status(response, url)  # 429 and 5xx are transient: worth another try
+        return response.status_code
+
     def _stream_to(
         self, partial: Path, response: httpx.Response, deadline: float, cap: int, url: str
     ) -> tuple[int, str]:
@@ -387,13 +415,23 @@ class SafeFetcher:
             f"more than {self._settings.max_redirects} redirects (last: {url})"
         )
 
-    def _send(self, url: str, headers: dict[str, str], deadline: float) -> httpx.Response:
+    def _send(
+        self,
+        url: str,
+        headers: dict[str, str],
+        deadline: float,
+        *,
+        method: str = "GET",
+        content: bytes | None = None,
+    ) -> httpx.Response:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise FetchTimeoutError(f"{url}: total time ran out")
         wait = min(self._settings.idle_timeout_seconds, remaining)
         try:
-            request = self._client.build_request("GET", url, headers=headers, timeout=wait)
+            request = self._client.build_request(
+                method, url, headers=headers, content=content, timeout=wait
+            )
             return self._client.send(request, stream=True)
         except PodscribeError:
             raise

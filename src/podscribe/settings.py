@@ -249,6 +249,19 @@ class Settings(BaseSettings):
         description="Base URL used in links returned to callers; default: the request's own.",
     )
 
+    webhook_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("PODSCRIBE_WEBHOOK_SECRET"),
+        description="Signs webhook bodies (`Podscribe-Signature`, HMAC-SHA256); unset: unsigned.",
+    )
+    webhook_attempts: int = Field(
+        3,
+        ge=1,
+        le=10,
+        validation_alias=_env("PODSCRIBE_WEBHOOK_ATTEMPTS"),
+        description="Tries per webhook delivery (exponential backoff between).",
+    )
+
     # --- storage -------------------------------------------------------------------------
     bucket: str = Field(
         "podscribe-transcripts",

@@ -35,6 +35,7 @@ class RecordedRequest:
     path: str
     query: dict[str, list[str]]
     headers: dict[str, str]
+    body: bytes = b""
 
     def param(self, name: str) -> str | None:
         values = self.query.get(name)
@@ -76,10 +77,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._answer()
 
+    def do_POST(self) -> None:
+        self._answer()
+
     def _answer(self) -> None:
         parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
         request = RecordedRequest(
-            self.command, parts.path, parse_qs(parts.query), dict(self.headers.items())
+            self.command, parts.path, parse_qs(parts.query), dict(self.headers.items()), body
         )
         owner = self.server.owner
         owner.requests.append(request)

@@ -1,0 +1,117 @@
+"""Webhooks delivered to a loopback receiver through the SSRF guard, signed, retried."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from podscribe import jobs
+from podscribe.db import transaction
+from podscribe.jobs import Job, JobStatus
+from podscribe.settings import Settings, load_settings
+from podscribe.webhooks import SIGNATURE_HEADER, notify, verify
+from tests.fakes.fixture_servers import FixtureServer, Reply
+
+SECRET = "whsec-test"
+
+
+@pytest.fixture
+def receiver() -> Iterator[FixtureServer]:
+    with FixtureServer() as server:
+        yield server
+
+
+def hook_settings(receiver: FixtureServer, **overrides: object) -> Settings:
+    return load_settings(
+        env="local",
+        ssrf_allow=[receiver.host_port],
+        webhook_secret=SECRET,
+        idle_timeout_seconds=5,
+        **overrides,
+    )
+
+
+def finished_job(engine: Engine, status: JobStatus) -> Job:
+    with transaction(engine) as conn:
+        job, _ = jobs.create_or_get_job(
+            conn,
+            collection_id=1,
+            episode_id=2,
+            source_url="https://x",
+            key_fingerprint="k",
+            callback_url="http://hooks.example/ignored",
+        )
+        jobs.claim_for_dispatch(conn, job.id, lease_seconds=60, max_attempts=3)
+        jobs.start_running(conn, job.id, lease_seconds=60)
+        if status is JobStatus.SUCCEEDED:
+            return jobs.succeed(conn, job.id, transcript_objects={"txt": "t"})
+        return jobs.fail(conn, job.id, JobStatus.RUNNING, code="not_audio", message="HTML")
+
+
+def test_a_finished_job_is_posted_signed(engine: Engine, receiver: FixtureServer) -> None:
+    receiver.route("/hook", Reply(status=204, content_type=None))
+    settings = hook_settings(receiver, public_base_url="https://api.example")
+    job = finished_job(engine, JobStatus.SUCCEEDED)
+    deliveries = notify(job, [receiver.url("/hook")], settings)
+    assert [(d.delivered, d.status) for d in deliveries] == [(True, 204)]
+    [request] = receiver.requests
+    assert request.method == "POST"
+    assert request.headers["Content-Type"] == "application/json"
+    assert verify(request.body, request.headers[SIGNATURE_HEADER], SECRET)
+    assert not verify(request.body + b" ", request.headers[SIGNATURE_HEADER], SECRET)
+    body = json.loads(request.body)
+    assert body["type"] == "transcription.succeeded"
+    assert body["id"] == job.id
+    assert body["transcripts"]["srt"] == (
+        f"https://api.example/v1/transcriptions/{job.id}/transcript?format=srt"
+    )
+
+
+def test_a_failed_job_carries_its_error(engine: Engine, receiver: FixtureServer) -> None:
+    receiver.route("/hook", Reply(status=200, body=b"ok"))
+    job = finished_job(engine, JobStatus.FAILED)
+    notify(job, [receiver.url("/hook")], hook_settings(receiver))
+    body = json.loads(receiver.requests[0].body)
+    assert body["type"] == "transcription.failed"
+    assert body["error"] == {"code": "not_audio", "message": "HTML"}
+
+
+def test_server_errors_are_retried_then_delivered(engine: Engine, receiver: FixtureServer) -> None:
+    answers = iter([503, 500, 200])
+    receiver.route("/hook", lambda _request: Reply(status=next(answers)))
+    job = finished_job(engine, JobStatus.SUCCEEDED)
+    [delivery] = notify(job, [receiver.url("/hook")], hook_settings(receiver, webhook_attempts=3))
+    assert delivery.delivered
+    assert len(receiver.requests) == 3
+
+
+def test_redirects_are_not_followed(engine: Engine, receiver: FixtureServer) -> None:
+    receiver.redirect("/hook", receiver.url("/elsewhere"), status=307)
+    job = finished_job(engine, JobStatus.SUCCEEDED)
+    [delivery] = notify(job, [receiver.url("/hook")], hook_settings(receiver))
+    assert not delivery.delivered
+    assert delivery.error == "upstream_status"
+    assert receiver.paths_requested() == ["/hook"]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://169.254.169.254/latest", "http://10.0.0.7/hook", "http://[::1]:80/x"]
+)
+def test_internal_addresses_are_refused_without_a_request(
+    engine: Engine, receiver: FixtureServer, url: str
+) -> None:
+    job = finished_job(engine, JobStatus.SUCCEEDED)
+    [delivery] = notify(job, [url], hook_settings(receiver))
+    assert (delivery.delivered, delivery.error) == (False, "download_refused")
+
+
+def test_nothing_is_sent_for_a_running_job(engine: Engine, receiver: FixtureServer) -> None:
+    with transaction(engine) as conn:
+        job, _ = jobs.create_or_get_job(
+            conn, collection_id=1, episode_id=3, source_url="https://x", key_fingerprint="k"
+        )
+    assert notify(job, [receiver.url("/hook")], hook_settings(receiver)) == []
+    assert receiver.requests == []
