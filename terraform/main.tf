@@ -153,6 +153,7 @@ module "functions" {
   vertex_accelerator_type   = var.vertex_accelerator_type
   vertex_accelerator_count  = var.vertex_accelerator_count
   vertex_fallbacks          = var.vertex_fallbacks
+  whisper_model             = var.whisper_model
   log_level                 = var.log_level
   submit_max_instances      = var.submit_max_instances
   dispatch_max_instances    = var.dispatch_max_instances

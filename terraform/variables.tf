@@ -114,6 +114,12 @@ variable "vertex_fallbacks" {
   }
 }
 
+variable "whisper_model" {
+  type        = string
+  description = "faster-whisper model the job loads, e.g. `large-v3` (downloaded by the job at start) or a path baked into the image; empty means the image's offline default."
+  default     = ""
+}
+
 variable "database_name" {
   type        = string
   description = "Name of the application database."

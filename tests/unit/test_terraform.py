@@ -173,6 +173,42 @@ def test_root_module_layout_and_modules_are_all_used(modules: dict[str, Any]) ->
     assert (TERRAFORM_DIR / "examples" / "dev" / "terraform.tfvars.example").is_file()
 
 
+META_ARGUMENTS = {"source", "depends_on", "providers", "count", "for_each", "version"}
+
+
+def test_module_calls_give_every_required_input_and_only_declared_ones(
+    modules: dict[str, Any],
+) -> None:
+    """What `terraform validate` would check first, done without the provider."""
+    calls = {
+        **{
+            (TERRAFORM_DIR, name): call
+            for name, call in named_blocks(modules["root"], "module").items()
+        },
+        **{
+            (TERRAFORM_DIR / "examples" / "dev", name): call
+            for name, call in named_blocks(modules["example"], "module").items()
+        },
+    }
+    assert len(calls) == len(MODULE_NAMES) + 1
+    for (caller_dir, name), call in calls.items():
+        callee = load_module((caller_dir / call["source"]).resolve())
+        declared = named_blocks(callee, "variable")
+        given = set(call) - META_ARGUMENTS
+        required = {var for var, spec in declared.items() if "default" not in spec}
+        assert given - set(declared) == set(), f"{name}: arguments the module does not declare"
+        assert required - given == set(), f"{name}: required inputs not given"
+
+
+def test_references_to_module_outputs_exist(modules: dict[str, Any]) -> None:
+    outputs = {name: set(named_blocks(modules[name], "output")) for name in MODULE_NAMES}
+    text = "\n".join(path.read_text() for path in TERRAFORM_DIR.glob("*.tf"))
+    references = re.findall(r"module\.(\w+)\.(\w+)", text)
+    assert references
+    for module_name, output in references:
+        assert output in outputs[module_name], f"module.{module_name}.{output} is not an output"
+
+
 @pytest.mark.parametrize("module_dir", ALL_MODULE_DIRS, ids=lambda path: path.name)
 def test_every_variable_is_typed_and_described(module_dir: Path) -> None:
     variables = named_blocks(load_module(module_dir), "variable")

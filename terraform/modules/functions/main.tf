@@ -45,6 +45,8 @@ locals {
     PODSCRIBE_VERTEX_ACCELERATOR_TYPE  = var.vertex_accelerator_type
     PODSCRIBE_VERTEX_ACCELERATOR_COUNT = tostring(var.vertex_accelerator_count)
     PODSCRIBE_VERTEX_FALLBACKS         = join(",", var.vertex_fallbacks)
+    # Forwarded into the job's environment by the Vertex launcher; empty = the image's default.
+    WHISPER_MODEL = var.whisper_model
   }
 
   # The sweep reads launched jobs' states through the same launcher settings and re-publishes

@@ -167,6 +167,12 @@ variable "vertex_fallbacks" {
   default     = []
 }
 
+variable "whisper_model" {
+  type        = string
+  description = "faster-whisper model the job loads (name or path); empty means the offline default shipped in the image."
+  default     = ""
+}
+
 variable "log_level" {
   type        = string
   description = "Log level of the functions."
