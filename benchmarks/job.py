@@ -1,0 +1,288 @@
+"""The whole transcription job beside bare faster-whisper, same model, same audio, same run.
+
+A ten-minute speech episode is made with espeak-ng, encoded as MP3 and served over loopback by
+the Apple Podcasts stand-in the tests use; PostgreSQL is real and Cloud Storage is
+fake-gcs-server. Two child processes are timed from spawn to exit, each with its own peak RSS
+(``os.wait4``):
+
+* bare: ``decode_audio`` + ``BatchedInferencePipeline.transcribe`` with the job's options
+  (batch size, beam, word timestamps, VAD), model loaded in the process;
+* job: ``python -m vertex_job --job-id`` on a claimed job, from claim to ``succeeded``
+  (resolution, guarded download to disk, decode, windowed transcription with progress,
+  heartbeat and checkpoints, four formats uploaded, the row updated).
+
+A five-minute episode (long enough to fill a batch of 8 chunks) is run through the job too,
+to show how peak memory grows with length next to the decoded audio (16 kHz float32: 3.84 MB
+a minute).
+
+    python -m benchmarks job [-- --minutes 10 --short-minutes 5 --repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DECODED_MB_PER_MINUTE = 16_000 * 4 * 60 / 1e6
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One child process: wall time (spawn to exit), peak RSS and what it said."""
+
+    wall_seconds: float
+    peak_rss_mb: float
+    report: dict[str, Any]
+
+
+def _normalise(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]", " ", text.lower()).split())
+
+
+def _wer(reference: str, hypothesis: str) -> float:
+    import jiwer
+
+    return float(jiwer.wer(_normalise(reference), _normalise(hypothesis)))
+
+
+def _run_child(command: list[str], env: dict[str, str], *, reports: bool = True) -> Measured:
+    with tempfile.NamedTemporaryFile("w+", suffix=".json") as out:
+        started = time.perf_counter()
+        argv = [*command, "--report", out.name] if reports else command
+        process = subprocess.Popen(argv, cwd=REPO, env=env, stderr=subprocess.PIPE)
+        stderr = process.stderr.read() if process.stderr else b""
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            raise RuntimeError(f"{command} exited {process.returncode}: {stderr.decode()[-2000:]}")
+        out.seek(0)
+        text = out.read()
+    report = json.loads(text) if text.strip() else {}
+    return Measured(wall, usage.ru_maxrss / 1024, report)
+
+
+def bare_child(audio: Path, report: Path) -> None:
+    """The baseline, run in its own process: what a script using faster-whisper would do."""
+    from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
+
+    from podscribe.settings import load_settings
+    from podscribe.transcribe import EngineConfig
+
+    config = EngineConfig.from_settings(load_settings())
+    started = time.perf_counter()
+    model = WhisperModel(
+        config.model,
+        device=config.device,
+        compute_type=config.compute_type,
+        cpu_threads=config.cpu_threads,
+    )
+    loaded = time.perf_counter()
+    samples = decode_audio(str(audio))
+    decoded = time.perf_counter()
+    segments, _ = BatchedInferencePipeline(model).transcribe(
+        samples,
+        batch_size=config.batch_size,
+        beam_size=config.beam_size,
+        word_timestamps=config.word_timestamps,
+        vad_filter=config.vad_filter,
+    )
+    text = " ".join(segment.text for segment in segments)
+    done = time.perf_counter()
+    report.write_text(
+        json.dumps(
+            {
+                "load_model": loaded - started,
+                "decode": decoded - loaded,
+                "transcribe": done - decoded,
+                "text": text,
+            }
+        )
+    )
+
+
+class _Services:
+    """PostgreSQL (a throwaway database) and fake-gcs-server, for the benchmark's lifetime."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __enter__(self) -> _Services:
+        from local_emulators.emulators import start_fake_gcs
+        from podscribe.db import create_db_engine, migrate
+        from podscribe.settings import load_settings
+        from tests.services import free_port, throwaway_database
+
+        self._database = throwaway_database()
+        self.database_url = self._database.__enter__()
+        port = free_port()
+        self._gcs = start_fake_gcs(port, self.folder / "gcs", self.folder / "gcs.log")
+        self.storage_url = f"http://127.0.0.1:{port}"
+        os.environ["STORAGE_EMULATOR_HOST"] = self.storage_url
+        self.engine = create_db_engine(load_settings(database_url=self.database_url, env="test"))
+        migrate(self.engine)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from local_emulators.processes import stop_group
+
+        self.engine.dispose()
+        stop_group(self._gcs.pid)
+        self._database.__exit__(None, None, None)
+
+
+def _job(services: _Services, audio: bytes, episode_id: int, folder: Path) -> Measured:
+    """Serve the episode, claim a job for it, run ``python -m vertex_job`` and time it."""
+    from podscribe import jobs
+    from podscribe.db import transaction
+    from podscribe.settings import load_settings
+    from podscribe.storage import TranscriptStore
+    from tests.fakes.apple_fixtures import FakeApplePodcasts, FakeEpisode, FakeShow
+
+    show = FakeShow()
+    episode = FakeEpisode(episode_id, "Benchmark episode", audio=audio)
+    with FakeApplePodcasts(show, [episode]) as apple:
+        overrides = apple.settings_overrides()
+        env = {
+            **os.environ,
+            "PODSCRIBE_ENV": "local",
+            "PODSCRIBE_DATABASE_URL": services.database_url,
+            "PODSCRIBE_BUCKET": "podscribe-bench",
+            "PODSCRIBE_WORK_DIR": str(folder / "work"),
+            "PODSCRIBE_ITUNES_API_BASE": overrides["itunes_api_base"],
+            "PODSCRIBE_APPLE_WEB_BASE": overrides["apple_web_base"],
+            "PODSCRIBE_SSRF_ALLOW": ",".join(overrides["ssrf_allow"]),
+            "STORAGE_EMULATOR_HOST": services.storage_url,
+        }
+        store = TranscriptStore(load_settings(env="test", bucket="podscribe-bench"))
+        store.ensure_bucket()
+        with transaction(services.engine) as conn:
+            job, _ = jobs.create_or_get_job(
+                conn,
+                collection_id=show.collection_id,
+                episode_id=episode_id,
+                source_url=apple.episode_link(episode),
+                key_fingerprint="bench",
+            )
+            jobs.claim_for_dispatch(conn, job.id, lease_seconds=600, max_attempts=3)
+        measured = _run_child(
+            [sys.executable, "-m", "vertex_job", "--job-id", job.id], env, reports=False
+        )
+        with transaction(services.engine) as conn:
+            row = jobs.get_job(conn, job.id)
+        if row.status is not jobs.JobStatus.SUCCEEDED or row.transcript_objects is None:
+            raise RuntimeError(f"the job ended {row.status}: {row.error_code} {row.error_message}")
+        if row.dispatched_at is None or row.finished_at is None:
+            raise RuntimeError("the job row lacks its dispatch or finish time")
+        document = json.loads(store.get(row.transcript_objects["json"]))
+    report = {
+        "claim_to_succeeded": (row.finished_at - row.dispatched_at).total_seconds(),
+        "timings": document["timings"],
+        "text": document["text"],
+        "duration": document["duration"],
+    }
+    return Measured(measured.wall_seconds, measured.peak_rss_mb, report)
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks job")
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--short-minutes", type=float, default=5.0, help="0 skips the memory run")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of bare + job (medians)")
+    parser.add_argument("--bare", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--report", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.bare:
+        bare_child(args.bare, args.report)
+        return 0
+
+    from podscribe.settings import load_settings
+    from podscribe.transcribe import EngineConfig
+    from tests.fakes.speech import make_episode
+
+    config = EngineConfig.from_settings(load_settings())
+    with tempfile.TemporaryDirectory(prefix="podscribe-bench-") as tmp:
+        folder = Path(tmp)
+        audio_path, spoken = make_episode(folder, seconds=args.minutes * 60, codec="mp3", seed=11)
+        audio = audio_path.read_bytes()
+        env = dict(os.environ)
+        command = [sys.executable, "-m", "benchmarks.job", "--bare", str(audio_path)]
+        _run_child(command, env)  # warm-up: model and libraries into the page cache
+        with _Services(folder) as services:
+            bares, runs = [], []
+            for round_number in range(args.repeat):  # alternate, so load hits both alike
+                bares.append(_run_child(command, env))
+                runs.append(_job(services, audio, 1000000100 + round_number, folder))
+            short = None
+            if args.short_minutes > 0:
+                short_path, _ = make_episode(
+                    folder, seconds=args.short_minutes * 60, codec="mp3", seed=12, name="short"
+                )
+                short = _job(services, short_path.read_bytes(), 1000000099, folder)
+    bare = _median(bares, lambda m: m.wall_seconds)
+    job = _median(runs, lambda m: float(m.report["claim_to_succeeded"]))
+    if args.repeat > 1:
+        print(
+            f"{args.repeat} rounds; medians below. bare walls "
+            f"{[round(m.wall_seconds, 1) for m in bares]}, job walls "
+            f"{[round(float(m.report['claim_to_succeeded']), 1) for m in runs]}"
+        )
+    _print(config, spoken, bare, job, short)
+    return 0
+
+
+def _median(items: list[Measured], key: Callable[[Measured], float]) -> Measured:
+    return sorted(items, key=key)[len(items) // 2]
+
+
+def _print(config: Any, spoken: str, bare: Measured, job: Measured, short: Measured | None) -> None:
+    duration = float(job.report["duration"])
+    bare_wer = _wer(spoken, bare.report["text"])
+    job_wer = _wer(spoken, job.report["text"])
+    claim = float(job.report["claim_to_succeeded"])
+    ratio = claim / bare.wall_seconds
+    print(
+        f"audio: {duration / 60:.1f} min of espeak-ng speech (MP3); model {config.model_name}, "
+        f"{config.device} {config.compute_type}, {config.cpu_threads} threads, "
+        f"batch {config.batch_size}, beam {config.beam_size}"
+    )
+    print(f"{'':28}{'wall s':>9}{'RTF':>9}{'x real':>9}{'WER':>8}{'peak RSS MB':>13}")
+    for label, seconds, wer, rss in (
+        ("bare faster-whisper", bare.wall_seconds, bare_wer, bare.peak_rss_mb),
+        ("job (claim -> succeeded)", claim, job_wer, job.peak_rss_mb),
+    ):
+        print(
+            f"{label:28}{seconds:9.1f}{seconds / duration:9.3f}{duration / seconds:9.1f}"
+            f"{wer:8.3f}{rss:13.0f}"
+        )
+    goal = "met" if ratio <= 1.10 and job_wer <= bare_wer + 1e-9 else "NOT met"
+    print(f"ratio job / bare: {ratio:.3f} (goal <= 1.10 with WER no worse: {goal})")
+    bare_parts = {k: round(v, 2) for k, v in bare.report.items() if k != "text"}
+    print(f"bare stages s: {bare_parts}")
+    timings = {k: round(v, 2) for k, v in job.report["timings"].items()}
+    print(f"job stages s: {timings}; process wall {job.wall_seconds:.1f}")
+    if short is not None:
+        short_minutes = float(short.report["duration"]) / 60
+        grown = job.peak_rss_mb - short.peak_rss_mb
+        decoded = (duration / 60 - short_minutes) * DECODED_MB_PER_MINUTE
+        print(
+            f"memory: job peak RSS {short.peak_rss_mb:.0f} MB at {short_minutes:.1f} min, "
+            f"{job.peak_rss_mb:.0f} MB at {duration / 60:.1f} min: +{grown:.0f} MB, "
+            f"against +{decoded:.0f} MB of decoded audio"
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
