@@ -15,6 +15,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.audio.stream import AudioStream
 
 # Plain sentences a small English model should hear right; shuffled into episodes of any length.
 SENTENCES = (
@@ -116,6 +117,7 @@ def encode(wav_path: Path, destination: Path, *, codec: str, bitrate: int = 64_0
     ):
         rate = 44_100 if codec == "aac" else SAMPLE_RATE
         stream = sink.add_stream(encoder, rate=rate)
+        assert isinstance(stream, AudioStream)
         stream.bit_rate = bitrate
         stream.layout = "mono"
         resampler = av.AudioResampler(format=stream.codec_context.format, layout="mono", rate=rate)
