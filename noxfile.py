@@ -36,10 +36,13 @@ def lint(session: nox.Session) -> None:
     session.run(sys.executable, "-m", "ruff", "format", "--check", *LINTED)
     typed = [
         path
-        for path in ("src", "functions", "vertex_job", "local_emulators", "tools")
+        for path in ("src", "vertex_job", "local_emulators", "tools")
         if any(Path(path).rglob("*.py"))
     ]
     session.run(sys.executable, "-m", "mypy", *typed)
+    # Each function is its own deploy root with a module named `main`: one mypy run each.
+    for function in sorted(Path("functions").glob("*/main.py")):
+        session.run(sys.executable, "-m", "mypy", str(function))
 
 
 @nox.session(venv_backend="none")
