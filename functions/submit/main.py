@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import flask
 import functions_framework
+from werkzeug.exceptions import HTTPException
 
 from podscribe.api import SubmitApi
 
 _api = SubmitApi()
+# Paths functions-framework's own routing refuses get problem documents, not Flask's HTML.
+functions_framework.errorhandler(HTTPException)(_api.framework_error)
 
 
 @functions_framework.http

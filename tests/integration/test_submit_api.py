@@ -386,3 +386,9 @@ def test_importing_the_entry_point_needs_no_services(monkeypatch: pytest.MonkeyP
     assert_problem(submit(client), 401, "unauthorized")
     settings = load_settings()
     assert settings.api_keys == []
+
+
+def test_paths_the_framework_refuses_are_problems_too(client: Any) -> None:
+    # functions-framework's own rules refuse these before the target runs.
+    assert_problem(client.get("/favicon.ico"), 404, "not_found")
+    assert_problem(client.get("/v1/transcriptions/a%0Ab", headers=AUTH), 404, "not_found")

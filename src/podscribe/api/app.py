@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
@@ -40,6 +40,7 @@ from podscribe.api.validation import (
 )
 from podscribe.db import create_db_engine, transaction
 from podscribe.errors import (
+    InvalidRequestError,
     MethodNotAllowedError,
     PayloadTooLargeError,
     PodscribeError,
@@ -73,6 +74,7 @@ _ROUTES = Map(
     strict_slashes=False,
     merge_slashes=False,
 )
+_READY_VALUES = frozenset({"0", "1", "true", "false"})
 _LIMITED = frozenset({"submit", "status", "transcript"})
 _TEXT_TYPES = frozenset({"text/plain", "text/vtt", "application/x-subrip", "application/json"})
 
@@ -201,6 +203,30 @@ class SubmitApi:
             self._log_access(request, response, caller, started)
             return response
 
+    def framework_error(self, error: HTTPException) -> Response:
+        """Answer an error raised before the target runs, as a problem document.
+
+        functions-framework routes every path to the target, except those its own rules do
+        not match (a path with a newline, ``/favicon.ico``): Flask would answer those with
+        an HTML page. The entry point registers this with ``functions_framework.errorhandler``.
+
+        Args:
+            error: the HTTP error Flask raised.
+
+        Returns:
+            The problem response.
+        """
+        problem: PodscribeError
+        if error.code == 404:
+            problem = RouteNotFoundError("no resource at this path")
+        elif error.code == 413:
+            problem = PayloadTooLargeError("the body is too large")
+        elif error.code == 400:
+            problem = InvalidRequestError("the request is malformed")
+        else:
+            problem = PodscribeError(f"{error.code} {error.name}")
+        return problem_response(problem)
+
     def _route(self, request: Request) -> tuple[str, dict[str, Any]]:
         adapter = _ROUTES.bind_to_environ(request.environ)
         try:
@@ -218,7 +244,10 @@ class SubmitApi:
         self, request: Request, endpoint: str, values: dict[str, Any]
     ) -> tuple[Caller | None, Response]:
         if endpoint == "healthz":
-            if request.args.get("ready") not in (None, "", "0", "false"):
+            ready = request.args.get("ready", "0")
+            if ready not in _READY_VALUES:
+                raise InvalidRequestError("ready must be 0, 1, true or false")
+            if ready in ("1", "true"):
                 return None, self._readiness()
             return None, _json_response({"status": "ok"})
         if endpoint == "readyz":

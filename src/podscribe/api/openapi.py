@@ -402,6 +402,7 @@ def _paths() -> dict[str, Any]:
                         "description": "Alive (or ready).",
                         "content": {"application/json": {"schema": _ref("Health")}},
                     },
+                    "400": _problem(400, "Unknown value of ready"),
                     "503": _unavailable(),
                 },
             }
