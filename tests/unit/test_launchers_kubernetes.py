@@ -206,7 +206,6 @@ def test_a_template_that_is_not_a_job_is_refused(kube: FakeKubernetes, tmp_path:
 K3S_TEMPLATE = REPO / "local_emulators" / "k3s" / "job-template.yaml"
 
 
-@pytest.mark.skipif(not K3S_TEMPLATE.exists(), reason="the k3s Job template has not landed yet")
 def test_the_k3s_profiles_template_renders_to_a_valid_job() -> None:
     import kubernetes_validate
 
