@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from podscribe.db import create_db_engine, wait_for_database
@@ -29,6 +30,10 @@ EXIT_CODES = {
 EXIT_UNUSABLE = 2
 
 
+def _terminated(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, connect, run the job; return the exit code."""
     parser = argparse.ArgumentParser(
@@ -42,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_UNUSABLE
     configure_logging(settings)
+    # Preemption sends SIGTERM: unwind (temporary files go, the row stays running) and let
+    # the sweep hand the job to a new attempt, which resumes from the last checkpoint.
+    signal.signal(signal.SIGTERM, _terminated)
     engine = create_db_engine(settings)
     try:
         wait_for_database(engine, settings)

@@ -204,7 +204,7 @@ class _Work:
                 audio = self._fetch_audio(episode)
             heartbeat.check()
             with self._timed("load_model"):
-                transcriber = model.result()
+                transcriber = _loaded(model, self.config)
         duration = audio.shape[0] / SAMPLE_RATE
         self._update(duration_seconds=round(duration, 3))
         with self._timed("transcribe"):
@@ -354,6 +354,17 @@ class _Work:
                 ),
             )
         return objects
+
+
+def _loaded(model: Future[Transcriber], config: EngineConfig) -> Transcriber:
+    """The model loaded in the background, or why it could not be."""
+    try:
+        return model.result()
+    except (RuntimeError, ValueError, OSError) as error:
+        raise TranscriptionFailedError(
+            f"could not load the model {config.model_name!r} on {config.device} "
+            f"({config.compute_type}): {error}"
+        ) from error
 
 
 def _too_long(seconds: float, settings: Settings, who: str) -> str:

@@ -309,3 +309,33 @@ def test_a_preempted_attempt_resumes_from_its_checkpoint(  # noqa: PLR0917 - pyt
         assert kept == checkpoint.segments
         later = final.segments[len(checkpoint.segments) :]
         assert later and all(s.start >= checkpoint.transcribed_until - 0.5 for s in later)
+
+
+def test_sigterm_unwinds_cleanly_and_leaves_the_job_to_the_sweep(
+    engine: Engine, database_url: str, speech, tmp_path: Path
+):
+    audio, _ = speech["mp3"]
+    episode = FakeEpisode(1000000004, "Cut Short", audio=audio)
+    with FakeApplePodcasts(SHOW, [episode]) as apple:
+        settings = job_settings(apple, database_url, tmp_path / "work")
+        job_id = enqueue(engine, episode)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vertex_job", "--job-id", job_id],
+            cwd=REPO,
+            env=settings_environment(settings),
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not apple.requests_to("/audio"):  # it is past start-up and downloading
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.02)
+            process.send_signal(signal.SIGTERM)  # what Vertex sends before preempting
+            assert process.wait(timeout=60) == 128 + signal.SIGTERM
+        finally:
+            process.kill()
+            process.wait()
+        job = read_job(engine, job_id)
+        assert job.status is jobs.JobStatus.RUNNING  # the sweep reclaims it once the lease ends
+        assert job.error_code is None
+        assert list((tmp_path / "work").iterdir()) == []  # the temporary download is gone
