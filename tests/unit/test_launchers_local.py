@@ -127,3 +127,14 @@ def test_a_killed_process_is_reported_failed(workdir: Path) -> None:
     assert "vanished" in (local.status(ref).message or "")
     assert local.running() == 0
     assert local.status("local:nothing-a1").state is LauncherStatus.UNKNOWN
+
+
+def test_a_stale_pid_file_of_a_reused_pid_is_not_a_running_job(workdir: Path) -> None:
+    local = launcher(workdir, max_jobs=1)
+    jobs_dir = workdir / "state" / "jobs"
+    jobs_dir.mkdir(parents=True)
+    # The PID now belongs to an unrelated live process (this test runner).
+    (jobs_dir / "stale-a1.pid").write_text(str(os.getpid()))
+    assert local.running() == 0
+    assert local.has_capacity()
+    assert local.status("local:stale-a1").state is LauncherStatus.FAILED

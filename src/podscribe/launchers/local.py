@@ -53,9 +53,11 @@ def _alive(pid: int) -> bool:
         return False
     try:
         stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True  # no /proc (macOS): kill(0) already said it exists
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    # A PID reused by an unrelated process after a reboot is not our job.
+    return stat.rsplit(")", 1)[1].split()[0] != "Z" and b"vertex_job" in command
 
 
 class LocalProcessLauncher:
