@@ -138,3 +138,4 @@ def test_a_stale_pid_file_of_a_reused_pid_is_not_a_running_job(workdir: Path) ->
     assert local.running() == 0
     assert local.has_capacity()
     assert local.status("local:stale-a1").state is LauncherStatus.FAILED
+    (jobs_dir / "stale-a1.pid").unlink()  # the teardown must not signal this runner
