@@ -7,6 +7,7 @@ set -eu
 
 : "${SWEEP_URL:?SWEEP_URL is required (e.g. http://sweep:8080)}"
 : "${PODSCRIBE_PROJECT_ID:?PODSCRIBE_PROJECT_ID is required}"
+retry_delay="${SWEEP_RETRY_DELAY_SECONDS:-5}"
 
 project="projects/${PODSCRIBE_PROJECT_ID}"
 now="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -16,7 +17,7 @@ body="{\"message\": {\"data\": \"${data}\", \"messageId\": \"sweep-$(date -u +%s
   \"publishTime\": \"${now}\", \"attributes\": {}},
   \"subscription\": \"${project}/subscriptions/podscribe-sweep\"}"
 
-curl --fail --silent --show-error --max-time 120 --retry 3 --retry-delay 5 \
+curl --fail --silent --show-error --max-time 120 --retry 3 --retry-delay "$retry_delay" \
     --retry-connrefused --header 'Content-Type: application/json' --data "$body" \
     "${SWEEP_URL%/}/${project}/topics/podscribe-sweep"
 echo "sweep-trigger: tick delivered at ${now}"
