@@ -10,6 +10,7 @@ import sys
 
 BENCHMARKS: dict[str, str] = {
     "job": "benchmarks.job",  # whole transcription job vs bare faster-whisper
+    "api": "benchmarks.api",  # submit API (POST dedupe hit, GET status) vs bare "hello"
 }
 
 
