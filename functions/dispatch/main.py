@@ -26,7 +26,7 @@ from podscribe.db import create_db_engine
 from podscribe.dispatching import dispatch_message
 from podscribe.errors import MalformedMessageError
 from podscribe.launchers import Launcher, launcher_for
-from podscribe.log import configure_logging
+from podscribe.log import configure_logging, parse_trace_header, trace_context
 from podscribe.messaging import JobMessage, JobPublisher
 from podscribe.settings import get_settings
 from podscribe.sweeping import run_sweep
@@ -51,6 +51,12 @@ def _publisher() -> JobPublisher:
     return JobPublisher(get_settings())
 
 
+def _trace(event: CloudEvent) -> tuple[str | None, str | None]:
+    """The trace Eventarc propagates in the event's ``traceparent`` extension, if any."""
+    traceparent = event.get("traceparent")
+    return parse_trace_header(traceparent if isinstance(traceparent, str) else None, None)
+
+
 def _pubsub_message(event: CloudEvent) -> Any:
     data = event.data
     return data.get("message") if isinstance(data, dict) else None
@@ -65,6 +71,11 @@ def dispatch(event: CloudEvent) -> None:
         DatabaseUnavailableError: the database is down: Pub/Sub retries.
     """
     engine = _engine()
+    with trace_context(*_trace(event)):
+        _dispatch(engine, event)
+
+
+def _dispatch(engine: Engine, event: CloudEvent) -> None:
     try:
         message = JobMessage.from_pubsub_envelope(_pubsub_message(event))
     except MalformedMessageError as error:
@@ -92,7 +103,8 @@ def dispatch(event: CloudEvent) -> None:
 def sweep(event: CloudEvent) -> None:
     """Reconcile with the launcher, reclaim expired leases, re-wake forgotten jobs."""
     engine = _engine()
-    outcome = run_sweep(engine, get_settings(), _launcher(), _publisher())
+    with trace_context(*_trace(event)):
+        outcome = run_sweep(engine, get_settings(), _launcher(), _publisher())
     log.info(
         "sweep handled",
         extra={

@@ -79,6 +79,7 @@ class FakeVertex:
         self._jobs: dict[str, aiplatform_v1.CustomJob] = {}
         self._job_refusals: dict[str, deque[Refusal]] = {}
         self._region_refusals: dict[str, Refusal] = {}
+        self.list_refusal: Refusal | None = None
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self) -> FakeVertex:
@@ -191,6 +192,10 @@ class FakeVertex:
         wanted = dict(re.findall(r'labels\.([\w-]+)\s*=\s*"([^"]*)"', request.filter))
         with self._lock:
             self.lists.append((request.parent, request.filter))
+            refusal = self.list_refusal
+        if refusal is not None:
+            context.abort(refusal.code, refusal.message)
+        with self._lock:
             found = [
                 job
                 for name, job in self._jobs.items()

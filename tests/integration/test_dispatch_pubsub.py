@@ -437,3 +437,33 @@ def test_a_failed_custom_job_fails_the_job_with_its_reason(stack: Stack) -> None
     assert reason in (failed.error_message or "")
     assert ref in (failed.error_message or "")
     assert ref in stack.vertex.gets
+
+
+def test_an_eventarc_cloudevent_is_dispatched_and_logged_under_its_trace(stack: Stack) -> None:
+    job = new_job(stack)
+    trace_id = uuid.uuid4().hex
+    # What Eventarc delivers in GCP: a binary-mode CloudEvent carrying the Pub/Sub message.
+    response = httpx.post(
+        stack.dispatch_url.split("/projects/")[0] + "/",
+        headers={
+            "ce-specversion": "1.0",
+            "ce-id": "eventarc-1",
+            "ce-source": f"//pubsub.googleapis.com/projects/{TEST_PROJECT}/topics/jobs",
+            "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+            "ce-traceparent": f"00-{trace_id}-00f067aa0ba902b7-01",
+            "content-type": "application/json",
+        },
+        json={
+            "message": {
+                "data": base64.b64encode(JobMessage(job.id).to_bytes()).decode(),
+                "messageId": "eventarc-1",
+            },
+            "subscription": f"projects/{TEST_PROJECT}/subscriptions/eventarc-dispatch",
+        },
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert read_job(stack, job.id).launcher_ref
+    [entry] = handled(stack, job.id)
+    assert entry["action"] == "launched"
+    assert entry["logging.googleapis.com/trace"] == f"projects/{TEST_PROJECT}/traces/{trace_id}"

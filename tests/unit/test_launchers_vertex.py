@@ -242,6 +242,19 @@ def test_a_retried_launch_adopts_the_live_custom_job_of_an_earlier_attempt(
     assert vertex.creates_for(first.id)[-1].custom_job.display_name == f"podscribe-{first.id}-a3"
 
 
+def test_a_refused_lookup_of_earlier_launches_does_not_block_the_retry(
+    vertex: FakeVertex,
+) -> None:
+    job = make_job(attempts=2)
+    vertex.list_refusal = Refusal(grpc.StatusCode.PERMISSION_DENIED, "aiplatform.customJobs.list")
+    try:
+        result = VertexLauncher(make_settings(vertex)).launch(job)
+    finally:
+        vertex.list_refusal = None
+    assert not result.adopted
+    assert len(vertex.creates_for(job.id)) == 1
+
+
 def test_placements_parse_and_refuse_nonsense(vertex: FakeVertex) -> None:
     settings = make_settings(
         vertex,

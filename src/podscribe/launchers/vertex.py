@@ -347,7 +347,13 @@ class VertexLauncher:
                 )
                 found = list(pager)
             except google_exceptions.GoogleAPICallError as error:
-                raise LaunchError(f"listing Vertex AI jobs in {region} failed: {error}") from error
+                # Not knowing risks a duplicate (the sweep's reconciliation still sees it);
+                # refusing to launch would block every retry on a missing permission.
+                log.warning(
+                    "could not look for an earlier launch; creating a new one",
+                    extra={"job_id": job.id, "region": region, "error": str(error)},
+                )
+                continue
             for existing in found:
                 state = _STATES.get(existing.state, LauncherStatus.UNKNOWN)
                 created_at: Any = existing.create_time
