@@ -1,4 +1,4 @@
-"""Sessions: lint, tests, bench, bundles, checkov.
+"""Sessions: lint, tests, bench, bundles, checkov (checkov_k3s: only the k3s manifests).
 
 `make test` runs ``nox --no-venv -s lint tests`` inside the project's virtual environment:
 one environment keeps CI fast (faster-whisper and the Google libraries install once).
@@ -65,17 +65,37 @@ def bundles(session: nox.Session) -> None:
 
 CHECKOV_VERSION = "3.2.533"
 CHECKOV_VENV = Path(".nox") / "checkov-venv"
+CHECKOV_OFFLINE = {"BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"}
+K3S_DIR = Path("local_emulators") / "k3s"
 
 
 @nox.session(venv_backend="none")
 def checkov(session: nox.Session) -> None:
-    """checkov over terraform/, offline, from a venv of its own.
+    """checkov over terraform/ and the k3s manifests, offline, from a venv of its own.
 
     checkov pins old versions of libraries the project shares (and `make` runs nox with
     --no-venv), so this session makes its own venv under .nox/ instead of relying on nox's.
     Installing it needs the package index once; scanning never goes online: no guideline or
     policy download (--skip-download, BC_SKIP_MAPPING) and no update check.
     """
+    checkov_bin = _ensure_checkov(session)
+    session.run(
+        checkov_bin,
+        "--directory",
+        "terraform",
+        "--framework",
+        "terraform",
+        "--skip-download",
+        "--compact",
+        "--quiet",
+        *session.posargs,
+        env=CHECKOV_OFFLINE,
+    )
+    _scan_k3s(session, checkov_bin)
+
+
+def _ensure_checkov(session: nox.Session) -> str:
+    """checkov in its own venv under .nox/ (the index is needed once); returns its path."""
     python = CHECKOV_VENV / "bin" / "python"
     if not python.exists():
         session.run(sys.executable, "-m", "venv", str(CHECKOV_VENV))
@@ -88,15 +108,35 @@ def checkov(session: nox.Session) -> None:
         "--disable-pip-version-check",
         f"checkov=={CHECKOV_VERSION}",
     )
+    return str(CHECKOV_VENV / "bin" / "checkov")
+
+
+def _scan_k3s(session: nox.Session, checkov_bin: str) -> None:
+    """checkov's Kubernetes checks over what `kubectl apply -k local_emulators/k3s` applies.
+
+    The kustomization is rendered first (namespace, generated ConfigMaps), then scanned with
+    the Job template the launcher fills in; skips are `checkov.io/skipN` annotations.
+    """
+    rendered = session.run("kubectl", "kustomize", str(K3S_DIR), external=True, silent=True)
+    output = Path("build") / "k3s" / "rendered.yaml"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(str(rendered), encoding="utf-8")
     session.run(
-        str(CHECKOV_VENV / "bin" / "checkov"),
-        "--directory",
-        "terraform",
+        checkov_bin,
+        "--file",
+        str(output),
+        "--file",
+        str(K3S_DIR / "job-template.yaml"),
         "--framework",
-        "terraform",
+        "kubernetes",
         "--skip-download",
         "--compact",
         "--quiet",
-        *session.posargs,
-        env={"BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"},
+        env=CHECKOV_OFFLINE,
     )
+
+
+@nox.session(venv_backend="none")
+def checkov_k3s(session: nox.Session) -> None:
+    """checkov over the k3s manifests only (`checkov` runs this after terraform/)."""
+    _scan_k3s(session, _ensure_checkov(session))
