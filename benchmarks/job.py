@@ -39,9 +39,10 @@ DECODED_MB_PER_MINUTE = 16_000 * 4 * 60 / 1e6
 
 @dataclass(frozen=True)
 class Measured:
-    """One child process: wall time (spawn to exit), peak RSS and what it said."""
+    """One child process: wall and CPU time (spawn to exit), peak RSS and what it said."""
 
     wall_seconds: float
+    cpu_seconds: float
     peak_rss_mb: float
     report: dict[str, Any]
 
@@ -70,7 +71,7 @@ def _run_child(command: list[str], env: dict[str, str], *, reports: bool = True)
         out.seek(0)
         text = out.read()
     report = json.loads(text) if text.strip() else {}
-    return Measured(wall, usage.ru_maxrss / 1024, report)
+    return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, report)
 
 
 def bare_child(audio: Path, report: Path) -> None:
@@ -192,7 +193,7 @@ def _job(services: _Services, audio: bytes, episode_id: int, folder: Path) -> Me
         "text": document["text"],
         "duration": document["duration"],
     }
-    return Measured(measured.wall_seconds, measured.peak_rss_mb, report)
+    return Measured(measured.wall_seconds, measured.cpu_seconds, measured.peak_rss_mb, report)
 
 
 def main(argv: list[str]) -> int:
@@ -237,7 +238,9 @@ def main(argv: list[str]) -> int:
         print(
             f"{args.repeat} rounds; medians below. bare walls "
             f"{[round(m.wall_seconds, 1) for m in bares]}, job walls "
-            f"{[round(float(m.report['claim_to_succeeded']), 1) for m in runs]}"
+            f"{[round(float(m.report['claim_to_succeeded']), 1) for m in runs]}; CPU s bare "
+            f"{[round(m.cpu_seconds, 1) for m in bares]}, job "
+            f"{[round(m.cpu_seconds, 1) for m in runs]}"
         )
     _print(config, spoken, bare, job, short)
     return 0
@@ -258,15 +261,16 @@ def _print(config: Any, spoken: str, bare: Measured, job: Measured, short: Measu
         f"{config.device} {config.compute_type}, {config.cpu_threads} threads, "
         f"batch {config.batch_size}, beam {config.beam_size}"
     )
-    print(f"{'':28}{'wall s':>9}{'RTF':>9}{'x real':>9}{'WER':>8}{'peak RSS MB':>13}")
-    for label, seconds, wer, rss in (
-        ("bare faster-whisper", bare.wall_seconds, bare_wer, bare.peak_rss_mb),
-        ("job (claim -> succeeded)", claim, job_wer, job.peak_rss_mb),
+    print(f"{'':28}{'wall s':>9}{'RTF':>8}{'x real':>8}{'CPU s':>8}{'WER':>8}{'peak RSS MB':>13}")
+    for label, seconds, measured, wer in (
+        ("bare faster-whisper", bare.wall_seconds, bare, bare_wer),
+        ("job (claim -> succeeded)", claim, job, job_wer),
     ):
         print(
-            f"{label:28}{seconds:9.1f}{seconds / duration:9.3f}{duration / seconds:9.1f}"
-            f"{wer:8.3f}{rss:13.0f}"
+            f"{label:28}{seconds:9.1f}{seconds / duration:8.3f}{duration / seconds:8.1f}"
+            f"{measured.cpu_seconds:8.1f}{wer:8.3f}{measured.peak_rss_mb:13.0f}"
         )
+    print(f"CPU time ratio job / bare: {job.cpu_seconds / bare.cpu_seconds:.3f}")
     goal = "met" if ratio <= 1.10 and job_wer <= bare_wer + 1e-9 else "NOT met"
     print(f"ratio job / bare: {ratio:.3f} (goal <= 1.10 with WER no worse: {goal})")
     bare_parts = {k: round(v, 2) for k, v in bare.report.items() if k != "text"}

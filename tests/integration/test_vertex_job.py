@@ -63,7 +63,7 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, s
     made = {
         "mp3": make_episode(folder, seconds=45, codec="mp3", seed=1, name="short"),
         "m4a": make_episode(folder, seconds=25, codec="aac", seed=2, name="aac"),
-        "long": make_episode(folder, seconds=110, codec="mp3", seed=3, name="long"),
+        "long": make_episode(folder, seconds=90, codec="mp3", seed=3, name="long"),
     }
     return {name: (path.read_bytes(), text) for name, (path, text) in made.items()}
 
