@@ -42,7 +42,7 @@ from tests.integration.submit_support import (
     pull_job_ids,
     submit_environment,
 )
-from tests.services import REDIS_URL, free_port, port_open
+from tests.services import REDIS_URL, free_port, port_open, throwaway_database
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -392,3 +392,14 @@ def test_paths_the_framework_refuses_are_problems_too(client: Any) -> None:
     # functions-framework's own rules refuse these before the target runs.
     assert_problem(client.get("/favicon.ico"), 404, "not_found")
     assert_problem(client.get("/v1/transcriptions/a%0Ab", headers=AUTH), 404, "not_found")
+
+
+def test_an_unexpected_failure_is_a_bare_500(
+    environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A database nobody migrated: the SQL error must stay in our logs.
+    with throwaway_database() as unmigrated:
+        client = make_client(monkeypatch, PODSCRIBE_DATABASE_URL=unmigrated)
+        response = submit(client)
+        body = assert_problem(response, 500, "internal_error")
+    assert "jobs" not in body["detail"] and "relation" not in response.get_data(as_text=True)

@@ -6,6 +6,7 @@ the Pub/Sub emulator and fake-gcs-server; requests over real sockets with httpx.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -206,3 +207,37 @@ def test_a_database_outage_is_503_and_not_ready(
         assert response.headers["Retry-After"] == "5"
         problem(http.get("/readyz"), 503, "database_unavailable")
         assert http.get("/healthz").status_code == 200
+
+
+def test_log_lines_carry_the_trace_and_never_the_key(
+    tmp_path: Path, database_url: str, pubsub_emulator: str, subscription: tuple[str, str]
+) -> None:
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    headers = {**AUTH, "traceparent": f"00-{trace}-00f067aa0ba902b7-01"}
+    with (
+        start_submit(
+            tmp_path, database_url, subscription[0], pubsub_emulator, PODSCRIBE_LOG_LEVEL="INFO"
+        ) as running,
+        httpx.Client(base_url=running.url, timeout=30) as http,
+    ):
+        assert (
+            http.post("/v1/transcriptions", json={"url": EPISODE_URL}, headers=headers).status_code
+            == 202
+        )
+        assert (
+            http.get(
+                "/v1/transcriptions/x", headers={"Authorization": "Bearer not-a-key"}
+            ).status_code
+            == 401
+        )
+    lines = [
+        json.loads(line)
+        for line in running.started.log_path.read_text().splitlines()
+        if line.startswith("{")
+    ]
+    access = [line for line in lines if "httpRequest" in line]
+    assert [line["httpRequest"]["status"] for line in access] == [202, 401]
+    assert access[0]["logging.googleapis.com/trace"] == f"projects/{TEST_PROJECT}/traces/{trace}"
+    assert access[0]["caller"] and access[1]["caller"] is None
+    text = running.started.log_path.read_text()
+    assert API_KEY not in text and "not-a-key" not in text
