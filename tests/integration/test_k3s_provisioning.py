@@ -78,9 +78,11 @@ def test_pubsub_provisioning_wires_the_push_to_a_functions_framework_target(
     assert subscription["pushConfig"]["pushEndpoint"] == (
         f"{push_base}/projects/{project}/topics/podscribe-jobs"
     )
+    assert subscription["ackDeadlineSeconds"] == 120
+    assert subscription["retryPolicy"] == {"minimumBackoff": "10s", "maximumBackoff": "600s"}
     assert subscription["deadLetterPolicy"] == {
         "deadLetterTopic": f"projects/{project}/topics/podscribe-jobs-dead-letter",
-        "maxDeliveryAttempts": 5,
+        "maxDeliveryAttempts": 10,
     }
     dead_letters = get_json(f"{api}/subscriptions/podscribe-jobs-dead-letter")
     assert dead_letters["topic"] == f"projects/{project}/topics/podscribe-jobs-dead-letter"

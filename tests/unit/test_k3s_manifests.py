@@ -734,6 +734,16 @@ def test_everything_is_denied_by_default(policies: list[dict[str, Any]]) -> None
     assert "egress" not in deny["spec"]
 
 
+def test_every_workload_has_its_own_two_way_policy(
+    policies: list[dict[str, Any]], workloads: list[Workload]
+) -> None:
+    named = {policy["metadata"]["name"]: policy for policy in policies}
+    for workload in workloads:
+        policy = named[workload.label]
+        assert policy["spec"]["podSelector"] == {"matchLabels": {NAME_LABEL: workload.label}}
+        assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+
+
 def test_pods_talk_along_the_designed_flows_only(
     policies: list[dict[str, Any]], workloads: list[Workload]
 ) -> None:

@@ -3,7 +3,8 @@
 #   topic        ${PODSCRIBE_PUBSUB_TOPIC}                 (wakes dispatch)
 #   topic + sub  ${PODSCRIBE_PUBSUB_TOPIC}-dead-letter     (parks undeliverable wake-ups)
 #   push sub     podscribe-dispatch -> ${DISPATCH_PUSH_BASE_URL}/projects/<project>/topics/<topic>
-#                with a retry policy and the dead-letter policy.
+#                with the retry and dead-letter policies of terraform's defaults
+#                (ack deadline 120 s, backoff 10-600 s, 10 delivery attempts).
 # The path matters: functions-framework reads the topic from it when it turns the push body
 # into the same CloudEvent Eventarc delivers in GCP.
 #
@@ -18,7 +19,7 @@ set -eu
 : "${DISPATCH_PUSH_BASE_URL:?DISPATCH_PUSH_BASE_URL is required (e.g. http://dispatch:8080)}"
 attempts="${PROVISION_ATTEMPTS:-12}"
 backoff="${PROVISION_BACKOFF_SECONDS:-2}"
-max_delivery_attempts="${MAX_DELIVERY_ATTEMPTS:-5}"
+max_delivery_attempts="${MAX_DELIVERY_ATTEMPTS:-10}"
 
 project="projects/${PODSCRIBE_PROJECT_ID}"
 api="http://${PUBSUB_EMULATOR_HOST}/v1"
@@ -60,7 +61,7 @@ put "${project}/subscriptions/${dead_letter}" \
     "{\"topic\": \"${project}/topics/${dead_letter}\", \"ackDeadlineSeconds\": 60}"
 put "${project}/subscriptions/podscribe-dispatch" "{
   \"topic\": \"${project}/topics/${topic}\",
-  \"ackDeadlineSeconds\": 60,
+  \"ackDeadlineSeconds\": 120,
   \"pushConfig\": {\"pushEndpoint\": \"${push_endpoint}\"},
   \"retryPolicy\": {\"minimumBackoff\": \"10s\", \"maximumBackoff\": \"600s\"},
   \"deadLetterPolicy\": {
