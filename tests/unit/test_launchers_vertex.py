@@ -39,7 +39,7 @@ def make_settings(vertex: FakeVertex, **overrides: Any) -> Settings:
         "vertex_service_account": "vertex-job@podscribe-prod.iam.gserviceaccount.com",
         "vertex_network": "projects/123456/global/networks/podscribe",
         "cloudsql_connection_name": "podscribe-prod:us-central1:podscribe",
-        "db_user": "vertex-job@podscribe-prod.iam",
+        "db_user": "dispatch@podscribe-prod.iam",
         "db_name": "podscribe",
         "db_ip_type": "private",
         "bucket": "podscribe-prod-transcripts",

@@ -145,7 +145,7 @@ def job_environment(settings: Settings) -> dict[str, str]:
     """The job container's environment: GPU decoding, the database and the bucket.
 
     Secrets (a database password) never travel here: the job authenticates to Cloud SQL as
-    its service account (IAM).
+    its service account (IAM), so its database user is that account, not dispatch's own.
     """
     values: dict[str, str | None] = {
         "PODSCRIBE_ENV": "production",
@@ -153,7 +153,8 @@ def job_environment(settings: Settings) -> dict[str, str]:
         env_name("region"): settings.region,
         env_name("bucket"): settings.bucket,
         env_name("cloudsql_connection_name"): settings.cloudsql_connection_name,
-        env_name("db_user"): settings.db_user,
+        env_name("db_user"): _iam_database_user(settings.vertex_service_account)
+        or settings.db_user,
         env_name("db_name"): settings.db_name,
         env_name("db_ip_type"): settings.db_ip_type,
         env_name("lease_seconds"): str(settings.lease_seconds),
@@ -163,6 +164,13 @@ def job_environment(settings: Settings) -> dict[str, str]:
         env_name("whisper_model"): settings.whisper_model,
     }
     return {name: value for name, value in values.items() if value is not None}
+
+
+def _iam_database_user(service_account: str | None) -> str | None:
+    """Cloud SQL's IAM user name for a service account: the email without the domain suffix."""
+    if service_account is None:
+        return None
+    return service_account.removesuffix(".gserviceaccount.com")
 
 
 def build_custom_job(job: Job, settings: Settings, placement: Placement) -> aiplatform_v1.CustomJob:
