@@ -8,7 +8,7 @@ Nothing connects at import or construction: the settings, the database engine, t
 publisher, the storage client and the rate limiter are built on the first request that needs
 them, so importing ``functions/submit/main.py`` needs no credentials and no services.
 
-Per request: the trace header tags every log line; ``/v1`` requests are rate-limited (per
+Per request: the trace header tags every log line; ``/v1/transcriptions`` requests are limited (per
 client IP, and per key once authenticated: one Redis round trip) and authenticated; the
 handler runs; any :class:`~podscribe.errors.PodscribeError` becomes its problem document and
 anything else a bare 500, logged with its stack trace here and never shown to the caller.
@@ -75,7 +75,6 @@ _ROUTES = Map(
     merge_slashes=False,
 )
 _READY_VALUES = frozenset({"0", "1", "true", "false"})
-_LIMITED = frozenset({"submit", "status", "transcript"})
 _TEXT_TYPES = frozenset({"text/plain", "text/vtt", "application/x-subrip", "application/json"})
 
 
@@ -86,7 +85,7 @@ class _Context:
     request: Request
     caller: Caller
     base_url: str
-    rate: RateDecision | None
+    rate: RateDecision
 
 
 class _RateLimitExceededError(RateLimitedError):
@@ -194,9 +193,9 @@ class SubmitApi:
                     streamed=isinstance(error, PayloadTooLargeError),
                 )
                 if error.http_status >= 500:
-                    log.warning(
-                        "request failed: %s", error.message, extra={"error_code": error.code}
-                    )
+                    # An outage (503) is expected now and then; anything else is a fault.
+                    level = logging.WARNING if error.http_status == 503 else logging.ERROR
+                    log.log(level, "request failed: %s", error.message, extra={"code": error.code})
             except Exception:
                 log.exception("unexpected error answering %s %s", request.method, request.path)
                 response = problem_response(PodscribeError("unexpected error"))
@@ -254,18 +253,17 @@ class SubmitApi:
             return None, self._readiness()
         if endpoint == "openapi":
             return None, _json_response(openapi_document(self._base_url(request)))
-        context = self._admit(request, endpoint)
+        context = self._admit(request)
         if endpoint == "submit":
             response = self._submit(context)
         elif endpoint == "status":
             response = self._status(context, values["job_id"])
         else:
             response = self._transcript(context, values["job_id"])
-        if context.rate is not None:
-            response.headers.update(context.rate.headers())
+        response.headers.update(context.rate.headers())
         return context.caller, response
 
-    def _admit(self, request: Request, endpoint: str) -> _Context:
+    def _admit(self, request: Request) -> _Context:
         """Rate-limit (IP, and key when valid) and authenticate, in one Redis round trip."""
         settings = self.settings
         unauthorized: UnauthorizedError | None = None
@@ -273,16 +271,14 @@ class SubmitApi:
             caller: Caller | None = authenticate(request.headers.get("Authorization"), settings)
         except UnauthorizedError as error:
             caller, unauthorized = None, error
-        rate = None
-        if endpoint in _LIMITED:
-            buckets = [
-                Bucket(f"ip:{client_ip(request, settings.proxy_hops)}", settings.rate_limit_per_ip)
-            ]
-            if caller is not None:
-                buckets.append(Bucket(f"key:{caller.fingerprint}", settings.rate_limit_per_key))
-            rate = self.limiter.hit(buckets)
-            if not rate.allowed:
-                raise _RateLimitExceededError(rate)
+        buckets = [
+            Bucket(f"ip:{client_ip(request, settings.proxy_hops)}", settings.rate_limit_per_ip)
+        ]
+        if caller is not None:
+            buckets.append(Bucket(f"key:{caller.fingerprint}", settings.rate_limit_per_key))
+        rate = self.limiter.hit(buckets)
+        if not rate.allowed:
+            raise _RateLimitExceededError(rate)
         if unauthorized is not None or caller is None:
             raise unauthorized or UnauthorizedError("authentication required")
         return _Context(request, caller, self._base_url(request), rate)
