@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.engine import Engine
 
-from podscribe.db import create_db_engine, migrate
-from podscribe.settings import Settings, load_settings
 from local_emulators.emulators import start_fake_gcs, start_pubsub_emulator
 from local_emulators.processes import StartupError, stop_group
+from podscribe.db import create_db_engine, migrate
+from podscribe.settings import Settings, load_settings
 from tests.services import free_port, missing_service, throwaway_database
 
 TEST_PROJECT = "podscribe-test"

@@ -18,8 +18,8 @@ def test_lines_carry_severity_message_trace_and_extras(capsys: pytest.CaptureFix
         logger.warning("claimed %s", "job-1", extra={"job_id": "job-1"})
     logger.info("outside")
     try:
-        raise RuntimeError("boom")
-    except RuntimeError:
+        int("boom")
+    except ValueError:
         logger.exception("failed")
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     first, second, third = lines[-3:]
@@ -32,7 +32,7 @@ def test_lines_carry_severity_message_trace_and_extras(capsys: pytest.CaptureFix
     assert first["logging.googleapis.com/spanId"] == "b7ad6b7169203331"
     assert "logging.googleapis.com/trace" not in second
     assert third["severity"] == "ERROR"
-    assert "RuntimeError: boom" in third["message"]
+    assert "ValueError: invalid literal for int()" in third["message"]
 
 
 def test_configuring_twice_does_not_duplicate_lines(capsys: pytest.CaptureFixture[str]) -> None:
@@ -46,10 +46,16 @@ def test_configuring_twice_does_not_duplicate_lines(capsys: pytest.CaptureFixtur
 @pytest.mark.parametrize(
     ("traceparent", "cloud", "expected"),
     [
-        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", None,
-         ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")),
-        (None, "105445aa7843bc8bf206b12000100000/1;o=1",
-         ("105445aa7843bc8bf206b12000100000", "0000000000000001")),
+        (
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            None,
+            ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"),
+        ),
+        (
+            None,
+            "105445aa7843bc8bf206b12000100000/1;o=1",
+            ("105445aa7843bc8bf206b12000100000", "0000000000000001"),
+        ),
         (None, "105445aa7843bc8bf206b12000100000", ("105445aa7843bc8bf206b12000100000", None)),
         ("garbage", "also garbage", (None, None)),
         (None, None, (None, None)),
