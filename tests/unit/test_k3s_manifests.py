@@ -52,8 +52,8 @@ RESTRICTED_VOLUME_TYPES = {
 THIRD_PARTY_IMAGES = {
     "postgres:15.8",
     "redis:7.4.1",
-    "fsouza/fake-gcs-server:1.50.2",
-    "gcr.io/google.com/cloudsdktool/google-cloud-cli:499.0.0-emulators",
+    "fsouza/fake-gcs-server:1.54.0",
+    "gcr.io/google.com/cloudsdktool/google-cloud-cli:528.0.0-emulators",
     "curlimages/curl:8.10.1",
 }
 OUR_IMAGES = {"podscribe-functions:dev", "podscribe-job:dev"}
