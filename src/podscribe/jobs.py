@@ -179,6 +179,32 @@ def create_or_get_job(
     Returns:
         The job and what happened to it.
     """
+    # The common case, a repeat request, is read-only: no lock, no write, no commit flush.
+    known = (
+        conn.execute(
+            sa.text(
+                "SELECT jobs.*, job_access.key_fingerprint AS access_key,"
+                " job_access.callback_url AS access_callback FROM jobs"
+                " LEFT JOIN job_access ON job_access.job_id = jobs.id"
+                " AND job_access.key_fingerprint = :fingerprint"
+                " WHERE collection_id = :collection_id AND episode_id = :episode_id"
+            ),
+            {
+                "fingerprint": key_fingerprint,
+                "collection_id": collection_id,
+                "episode_id": episode_id,
+            },
+        )
+        .mappings()
+        .first()
+    )
+    if (
+        known is not None
+        and known["status"] != JobStatus.FAILED
+        and known["access_key"] is not None
+        and callback_url in (None, known["access_callback"])
+    ):
+        return Job.from_row(known), SubmitOutcome.EXISTING
     new_id = uuid.uuid4()
     row = (
         conn.execute(
