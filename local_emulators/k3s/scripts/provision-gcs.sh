@@ -17,7 +17,7 @@ trap 'rm -f "$response"' EXIT
 
 try=1
 while :; do
-    code="$(curl --silent --show-error --max-time 10 --output "$response" \
+    code="$(curl --silent --show-error --connect-timeout 5 --max-time 10 --output "$response" \
         --write-out '%{http_code}' --request POST --header 'Content-Type: application/json' \
         --data "{\"name\": \"${PODSCRIBE_BUCKET}\"}" "$url")" || code=000
     case "$code" in

@@ -33,7 +33,7 @@ trap 'rm -f "$response"' EXIT
 put() {
     try=1
     while :; do
-        code="$(curl --silent --show-error --max-time 10 --output "$response" \
+        code="$(curl --silent --show-error --connect-timeout 5 --max-time 10 --output "$response" \
             --write-out '%{http_code}' --request PUT \
             --header 'Content-Type: application/json' --data "$2" "${api}/$1")" || code=000
         case "$code" in

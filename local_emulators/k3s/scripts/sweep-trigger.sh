@@ -17,7 +17,9 @@ body="{\"message\": {\"data\": \"${data}\", \"messageId\": \"sweep-$(date -u +%s
   \"publishTime\": \"${now}\", \"attributes\": {}},
   \"subscription\": \"${project}/subscriptions/podscribe-sweep\"}"
 
-curl --fail --silent --show-error --max-time 120 --retry 3 --retry-delay "$retry_delay" \
-    --retry-connrefused --header 'Content-Type: application/json' --data "$body" \
+# A short connect timeout turns packets dropped during the NetworkPolicy sync race into a
+# quick retry instead of a long hang.
+curl --fail --silent --show-error --connect-timeout 10 --max-time 120 \
+    --retry 3 --retry-delay "$retry_delay" --retry-connrefused --header 'Content-Type: application/json' --data "$body" \
     "${SWEEP_URL%/}/${project}/topics/podscribe-sweep"
 echo "sweep-trigger: tick delivered at ${now}"
