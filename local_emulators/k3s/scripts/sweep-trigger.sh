@@ -20,6 +20,7 @@ body="{\"message\": {\"data\": \"${data}\", \"messageId\": \"sweep-$(date -u +%s
 # A short connect timeout turns packets dropped during the NetworkPolicy sync race into a
 # quick retry instead of a long hang.
 curl --fail --silent --show-error --connect-timeout 10 --max-time 120 \
-    --retry 3 --retry-delay "$retry_delay" --retry-connrefused --header 'Content-Type: application/json' --data "$body" \
+    --retry 3 --retry-delay "$retry_delay" --retry-connrefused \
+    --header 'Content-Type: application/json' --data "$body" \
     "${SWEEP_URL%/}/${project}/topics/podscribe-sweep"
 echo "sweep-trigger: tick delivered at ${now}"
