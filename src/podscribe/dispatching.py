@@ -37,6 +37,7 @@ from podscribe.jobs import JobStatus
 from podscribe.launchers import Launcher
 from podscribe.messaging import JobMessage
 from podscribe.settings import Settings
+from podscribe.webhooks import notify_finished
 
 log = logging.getLogger(__name__)
 
@@ -187,3 +188,6 @@ def _launch_failed(engine: Engine, settings: Settings, claimed: jobs.Job, error:
                 jobs.release_to_queue(conn, claimed.id, reason=f"launch failed ({code}): {error}")
         except JobStateConflictError:
             log.warning("the job moved during a failed launch", extra={"job_id": claimed.id})
+            return
+    if last:
+        notify_finished(engine, settings, [claimed.id])

@@ -29,6 +29,7 @@ from podscribe.jobs import Job, JobStatus
 from podscribe.launchers import Launcher
 from podscribe.messaging import JobMessage, JobPublisher
 from podscribe.settings import Settings
+from podscribe.webhooks import notify_finished
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,7 @@ def run_sweep(
         requeued=list(report.requeued),
         failed=list(report.failed),
     )
+    notify_finished(engine, settings, [*worker_failed, *report.failed])
     for job_id in dict.fromkeys([*report.rewake, *capacity_requeued]):
         try:
             publisher.publish(JobMessage(job_id))

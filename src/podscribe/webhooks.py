@@ -21,11 +21,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.engine import Engine
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from podscribe.db import transaction
 from podscribe.errors import PodscribeError
 from podscribe.fetch import SafeFetcher
-from podscribe.jobs import Job, JobStatus
+from podscribe.jobs import Job, JobStatus, callback_urls, get_job
 from podscribe.settings import Settings
 from podscribe.storage import TRANSCRIPT_FORMATS
 
@@ -134,3 +136,16 @@ def _headers(body: bytes, settings: Settings) -> dict[str, str]:
             body, settings.webhook_secret.get_secret_value(), int(time.time())
         )
     return headers
+
+
+def notify_finished(engine: Engine, settings: Settings, job_ids: list[str]) -> None:
+    """Send the webhooks of jobs that just ended (by whichever part ended them); never raises."""
+    for job_id in dict.fromkeys(job_ids):
+        try:
+            with transaction(engine) as conn:
+                job = get_job(conn, job_id)
+                urls = callback_urls(conn, job_id)
+        except PodscribeError as error:
+            log.warning("webhooks skipped", extra={"job_id": job_id, "code": error.code})
+            continue
+        notify(job, urls, settings)

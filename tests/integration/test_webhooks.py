@@ -12,7 +12,7 @@ from podscribe import jobs
 from podscribe.db import transaction
 from podscribe.jobs import Job, JobStatus
 from podscribe.settings import Settings, load_settings
-from podscribe.webhooks import SIGNATURE_HEADER, notify, verify
+from podscribe.webhooks import SIGNATURE_HEADER, notify, notify_finished, verify
 from tests.fakes.fixture_servers import FixtureServer, Reply
 
 SECRET = "whsec-test"
@@ -115,3 +115,27 @@ def test_nothing_is_sent_for_a_running_job(engine: Engine, receiver: FixtureServ
         )
     assert notify(job, [receiver.url("/hook")], hook_settings(receiver)) == []
     assert receiver.requests == []
+
+
+def test_notify_finished_posts_to_every_registered_callback(
+    engine: Engine, receiver: FixtureServer
+) -> None:
+    receiver.route("/a", Reply(status=200))
+    receiver.route("/b", Reply(status=200))
+    with transaction(engine) as conn:
+        for key, path in (("key-a", "/a"), ("key-b", "/b"), ("key-c", None)):
+            job, _ = jobs.create_or_get_job(
+                conn,
+                collection_id=9,
+                episode_id=9,
+                source_url="https://x",
+                key_fingerprint=key,
+                callback_url=receiver.url(path) if path else None,
+            )
+        jobs.claim_for_dispatch(conn, job.id, lease_seconds=0, max_attempts=1)
+    with transaction(engine) as conn:
+        assert jobs.sweep(conn, max_attempts=1, requeue_after_seconds=60).failed == [job.id]
+    notify_finished(engine, hook_settings(receiver), [job.id, job.id])
+    assert sorted(receiver.paths_requested()) == ["/a", "/b"]
+    bodies = [json.loads(request.body) for request in receiver.requests]
+    assert {body["error"]["code"] for body in bodies} == {"attempts_exhausted"}
