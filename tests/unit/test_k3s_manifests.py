@@ -841,9 +841,11 @@ def test_only_the_launchers_reach_the_kubernetes_api(
         reach = [ip_egress_allowed(policies, workload.pod_labels, a, p) for a, p in api_addresses]
         if workload.label in {"dispatch", "sweep"}:
             assert all(reach), workload.label
-            # ...and nothing else outside the namespace.
-            assert not ip_egress_allowed(policies, workload.pod_labels, "93.184.215.14", 443)
+            # ...webhooks to public addresses, and nothing else outside the namespace.
+            assert ip_egress_allowed(policies, workload.pod_labels, "93.184.215.14", 443)
+            assert not ip_egress_allowed(policies, workload.pod_labels, "93.184.215.14", 22)
             assert not ip_egress_allowed(policies, workload.pod_labels, "169.254.169.254", 80)
+            assert not ip_egress_allowed(policies, workload.pod_labels, "10.0.0.5", 443)
         else:
             assert not any(reach), workload.label
         if workload.label not in {"dispatch", "sweep", "podscribe-job"}:
