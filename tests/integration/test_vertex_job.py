@@ -155,7 +155,7 @@ def assert_transcript_objects(
         "cpu",
         "int8",
     )
-    assert {"resolve", "download_decode", "transcribe"} <= set(transcript.timings)
+    assert {"resolve", "load_model", "download", "decode", "transcribe"} <= set(transcript.timings)
     assert transcript.episode is not None and transcript.episode["show"] == SHOW.name
     assert word_error_rate(spoken, " ".join(s.text for s in transcript.segments)) <= max_wer
     words = [w for s in transcript.segments for w in s.words]
