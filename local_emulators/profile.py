@@ -99,8 +99,15 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def record_alive(record: ProcessRecord) -> bool:
-    """Alive, and still the process we started (not a recycled PID)."""
-    return process_alive(record.pid) and _cmdline(record.pid)[:4] == record.cmdline[:4]
+    """Alive, and still the process we started (not a recycled PID).
+
+    The recorded command must appear in the live one: a script's interpreter may stand in
+    front of it (``python3 functions-framework ...``).
+    """
+    if not process_alive(record.pid):
+        return False
+    actual, expected = _cmdline(record.pid), record.cmdline[:4]
+    return any(actual[i : i + len(expected)] == expected for i in range(len(actual)))
 
 
 def _record(started: Started, argv: list[str], port: int | None) -> ProcessRecord:
