@@ -22,7 +22,7 @@ from podscribe.settings import Settings
 
 def run_demo(settings: Settings, *, keep_running: bool = True, timeout: float = 600) -> int:
     """Returns the exit code: 0 when the transcript was printed."""
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     console.print("[bold]podscribe demo[/bold]: starting the local profile (first run: ~1 min)")
     state = up(settings, with_fixtures=True, out=sys.stderr)
     try:
