@@ -57,6 +57,7 @@ SAMPLE_RATE = 16_000
 DEFAULT_MODEL_NAME = "tiny.en"
 _CUT_SEARCH_SECONDS = 10.0
 _CUT_FRAME_SECONDS = 0.05
+_CUT_SMOOTH_FRAMES = 8  # 400 ms
 _CHUNK_SECONDS = 30.0
 
 
@@ -461,13 +462,18 @@ def _fixed_chunks(duration: float) -> list[dict[str, float]]:
 
 
 def _cut_point(audio: np.ndarray, nominal: int) -> int:
-    """The quietest short frame in the seconds before ``nominal``: a pause, not a word."""
+    """The middle of the quietest stretch in the seconds before ``nominal``: a pause.
+
+    Energy is summed over a few hundred milliseconds, so the cut lands in a pause between
+    phrases, not in the short closure of a consonant inside a word.
+    """
     frame = int(_CUT_FRAME_SECONDS * SAMPLE_RATE)
     low = max(0, nominal - int(_CUT_SEARCH_SECONDS * SAMPLE_RATE))
     span = audio[low:nominal]
     count = span.shape[0] // frame
-    if count < 2:
+    if count < _CUT_SMOOTH_FRAMES + 1:
         return nominal
     energy = np.square(span[: count * frame].reshape(count, frame)).mean(axis=1)
-    quietest = int(np.argmin(energy))
+    smoothed = np.convolve(energy, np.ones(_CUT_SMOOTH_FRAMES), mode="valid")
+    quietest = int(np.argmin(smoothed)) + _CUT_SMOOTH_FRAMES // 2
     return low + quietest * frame + frame // 2
