@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy.engine import Engine
 
 from local_emulators.emulators import start_fake_gcs, start_pubsub_emulator
-from local_emulators.processes import StartupError, stop_group
+from local_emulators.processes import Started, StartupError, stop_group
 from podscribe.db import create_db_engine, migrate
 from podscribe.settings import Settings, load_settings
 from tests.services import free_port, missing_service, throwaway_database
@@ -46,45 +47,49 @@ def engine(settings: Settings) -> Iterator[Engine]:
     engine.dispose()
 
 
+@contextmanager
+def _emulator(what: str, variable: str, value: str, start: Callable[[], Started]) -> Iterator[str]:
+    """Run an emulator for the session with Google's variable pointing at it."""
+    try:
+        started = start()
+    except (OSError, StartupError) as error:
+        missing_service(f"{what}: {error}")
+        raise
+    previous = os.environ.get(variable)
+    os.environ[variable] = value
+    try:
+        yield value
+    finally:
+        if previous is None:
+            os.environ.pop(variable, None)
+        else:
+            os.environ[variable] = previous
+        stop_group(started.pid)
+
+
 @pytest.fixture(scope="session")
 def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """fake-gcs-server for the whole session; yields its URL (``STORAGE_EMULATOR_HOST``)."""
-    port = free_port()
-    root = tmp_path_factory.mktemp("fake-gcs")
-    try:
-        started = start_fake_gcs(port, root / "data", root / "fake-gcs.log")
-    except (OSError, StartupError) as error:
-        missing_service(f"fake-gcs-server: {error}")
-        raise
-    url = f"http://127.0.0.1:{port}"
-    previous = os.environ.get("STORAGE_EMULATOR_HOST")
-    os.environ["STORAGE_EMULATOR_HOST"] = url
-    yield url
-    if previous is None:
-        os.environ.pop("STORAGE_EMULATOR_HOST", None)
-    else:
-        os.environ["STORAGE_EMULATOR_HOST"] = previous
-    stop_group(started.pid)
+    port, root = free_port(), tmp_path_factory.mktemp("fake-gcs")
+    with _emulator(
+        "fake-gcs-server",
+        "STORAGE_EMULATOR_HOST",
+        f"http://127.0.0.1:{port}",
+        lambda: start_fake_gcs(port, root / "data", root / "fake-gcs.log"),
+    ) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The gcloud Pub/Sub emulator for the whole session; yields ``host:port``."""
-    port = free_port()
-    root = tmp_path_factory.mktemp("pubsub")
-    try:
-        started = start_pubsub_emulator(
+    port, root = free_port(), tmp_path_factory.mktemp("pubsub")
+    with _emulator(
+        "Pub/Sub emulator",
+        "PUBSUB_EMULATOR_HOST",
+        f"127.0.0.1:{port}",
+        lambda: start_pubsub_emulator(
             port, root / "data", root / "pubsub.log", project=TEST_PROJECT
-        )
-    except (OSError, StartupError) as error:
-        missing_service(f"Pub/Sub emulator: {error}")
-        raise
-    host = f"127.0.0.1:{port}"
-    previous = os.environ.get("PUBSUB_EMULATOR_HOST")
-    os.environ["PUBSUB_EMULATOR_HOST"] = host
-    yield host
-    if previous is None:
-        os.environ.pop("PUBSUB_EMULATOR_HOST", None)
-    else:
-        os.environ["PUBSUB_EMULATOR_HOST"] = previous
-    stop_group(started.pid)
+        ),
+    ) as host:
+        yield host
