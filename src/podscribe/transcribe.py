@@ -117,6 +117,8 @@ class DecodingGuards:
         hallucination_silence_threshold: sequential path only: skip silences longer than
             this many seconds around a suspected hallucination (needs word timestamps).
         temperatures: sequential path's fallback temperatures.
+        redo_temperatures: temperatures for decoding a looping batched segment again (0.0
+            already failed).
         min_silence_ms: VAD: silence this long splits speech.
         speech_pad_ms: VAD: padding kept around speech.
     """
@@ -126,6 +128,7 @@ class DecodingGuards:
     no_speech_threshold: float = 0.6
     hallucination_silence_threshold: float = 2.0
     temperatures: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    redo_temperatures: tuple[float, ...] = (0.2, 0.5, 0.8)
     min_silence_ms: int = 160
     speech_pad_ms: int = 400
 
@@ -422,10 +425,19 @@ class Transcriber:
         redo_options = {**options, "language": language, "vad_filter": False}
         redo_options.pop("clip_timestamps", None)
         raw, _ = self.model.transcribe(
-            audio[first:last], temperature=list(self.config.guards.temperatures), **redo_options
+            audio[first:last],
+            temperature=list(self.config.guards.redo_temperatures),
+            **redo_options,
         )
-        for item in raw:
-            yield _convert(item).shifted(segment.start)
+        redone = [_convert(item).shifted(segment.start) for item in raw]
+        text = " ".join(item.text for item in redone)
+        if text and compression_ratio(text) < compression_ratio(segment.text):
+            yield from redone
+        else:
+            # Speech that really repeats itself (a chorus, a chant) compresses well too; when
+            # decoding again reads nothing less repetitive, the first reading stands.
+            log.info("kept a repetitive segment", extra={"text": segment.text})
+            yield segment
 
 
 @functools.cache

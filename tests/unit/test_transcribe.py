@@ -170,3 +170,20 @@ def test_probe_reads_the_declared_duration(tmp_path: Path):
     declared = probe_duration(encoded)
     decoded = len(decode_audio_file(encoded)) / SAMPLE_RATE
     assert declared is not None and declared == pytest.approx(decoded, abs=0.2)
+
+
+def test_a_repetition_loop_is_decoded_again_and_the_less_repetitive_reading_kept(
+    transcriber: Transcriber, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    from tests.fakes.speech import speak
+
+    # tiny.en loops on a nursery rhyme: "Row, row, row, row, ..." for the whole chunk.
+    audio = decode_audio_file(speak("row, row, row your boat. " * 12, tmp_path / "round.wav"))
+    caplog.set_level("INFO", logger="podscribe.transcribe")
+    heard = " ".join(s.text for s in transcribe_all(transcriber, audio))
+    redone = [r for r in caplog.records if r.getMessage() == "decoding a repetitive segment again"]
+    assert len(redone) == 1
+    first_reading = redone[0].__dict__["text"]
+    assert compression_ratio(first_reading) > 2.4
+    assert heard
+    assert compression_ratio(heard) <= compression_ratio(first_reading)
