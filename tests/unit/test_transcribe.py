@@ -178,7 +178,7 @@ def test_a_repetition_loop_is_decoded_again_and_the_less_repetitive_reading_kept
     from tests.fakes.speech import speak
 
     # tiny.en loops on a nursery rhyme: "Row, row, row, row, ..." for the whole chunk.
-    audio = decode_audio_file(speak("row, row, row your boat. " * 12, tmp_path / "round.wav"))
+    audio = decode_audio_file(speak("row, row, row your boat. " * 6, tmp_path / "round.wav"))
     caplog.set_level("INFO", logger="podscribe.transcribe")
     heard = " ".join(s.text for s in transcribe_all(transcriber, audio))
     redone = [r for r in caplog.records if r.getMessage() == "decoding a repetitive segment again"]
