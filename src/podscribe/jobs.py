@@ -350,6 +350,9 @@ def transition(
     """
     if to_status not in TRANSITIONS[from_status]:
         raise IllegalTransitionError(f"a {from_status} job cannot become {to_status}")
+    if to_status in ACTIVE_STATUSES and "lease_expires_at" not in (changes or {}):
+        # Without a lease the sweep could never reclaim the job: it would be stuck forever.
+        raise IllegalTransitionError(f"a job becomes {to_status} only with a lease")
     row = _conditional_update(
         conn, job_id, from_status, {"status": to_status.value, **(changes or {})}
     )

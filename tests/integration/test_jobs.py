@@ -138,6 +138,19 @@ def test_illegal_transitions_are_refused(
         assert jobs.get_job(conn, job.id).status is JobStatus.QUEUED
 
 
+def test_becoming_active_without_a_lease_is_refused(engine: Engine) -> None:
+    job = submit(engine)
+    with transaction(engine) as conn:
+        with pytest.raises(IllegalTransitionError, match="only with a lease"):
+            jobs.transition(conn, job.id, JobStatus.QUEUED, JobStatus.DISPATCHED)
+        assert jobs.get_job(conn, job.id).status is JobStatus.QUEUED
+    with (
+        pytest.raises(sa.exc.DBAPIError, match="jobs_active_has_lease"),
+        transaction(engine) as conn,
+    ):
+        conn.execute(sa.text("UPDATE jobs SET status = 'running' WHERE id = :id"), {"id": job.id})
+
+
 def test_a_transition_from_the_wrong_state_is_a_conflict(engine: Engine) -> None:
     job = submit(engine)
     with transaction(engine) as conn, pytest.raises(JobStateConflictError, match="is queued"):
