@@ -54,6 +54,7 @@ from podscribe.transcribe import (
     decode_audio_file,
     probe_duration,
 )
+from podscribe.webhooks import notify_finished
 from vertex_job.heartbeat import Heartbeat
 
 __all__ = ["JobOutcome", "run_job"]
@@ -169,11 +170,15 @@ def run_job(
         log.warning("job taken back while running; abandoning it", extra={"job_id": job_id})
         return JobOutcome.LOST
     except PodscribeError as error:
-        return _record_failure(engine, job, error, settings)
+        outcome = _record_failure(engine, job, error, settings)
     except Exception as error:
         log.exception("job failed unexpectedly", extra={"job_id": job_id})
-        return _record_failure(engine, job, PodscribeError(f"internal error: {error}"), settings)
-    return JobOutcome.SUCCEEDED
+        outcome = _record_failure(engine, job, PodscribeError(f"internal error: {error}"), settings)
+    else:
+        outcome = JobOutcome.SUCCEEDED
+    if outcome in (JobOutcome.SUCCEEDED, JobOutcome.FAILED):
+        notify_finished(engine, settings, [job_id])
+    return outcome
 
 
 class _Work:

@@ -31,6 +31,7 @@ from podscribe.formats import Transcript
 from podscribe.settings import Settings, load_settings
 from podscribe.storage import TRANSCRIPT_FORMATS, TranscriptStore, checkpoint_object_name
 from tests.fakes.apple_fixtures import FakeApplePodcasts, FakeEpisode, FakeShow
+from tests.fakes.fixture_servers import FixtureServer, Reply
 from tests.fakes.speech import make_episode
 from vertex_job import JobOutcome, run_job
 from vertex_job.runner import RetryPolicy
@@ -230,11 +231,25 @@ def test_an_m4a_episode_in_process_and_running_twice_is_skipped(
 ):
     audio, spoken = speech["m4a"]
     episode = FakeEpisode(1000000002, "Fresh Bread", audio=audio, audio_type="audio/mp4")
-    with FakeApplePodcasts(SHOW, [episode]) as apple:
-        settings = job_settings(apple, database_url, tmp_path)
+    with FakeApplePodcasts(SHOW, [episode]) as apple, FixtureServer() as receiver:
+        receiver.route("/done", Reply(status=204, content_type=None))
+        allowed = [*apple.settings_overrides()["ssrf_allow"], receiver.host_port]
+        settings = job_settings(apple, database_url, tmp_path, ssrf_allow=allowed)
         job_id = enqueue(engine, episode)
+        with transaction(engine) as conn:  # a second caller asks for a webhook
+            jobs.create_or_get_job(
+                conn,
+                collection_id=SHOW.collection_id,
+                episode_id=episode.episode_id,
+                source_url="https://podcasts.apple.com/x",
+                key_fingerprint="hook-key",
+                callback_url=receiver.url("/done"),
+            )
         outcome = run_job(job_id, settings=settings, engine=engine, store=store, retry=FAST_RETRY)
         assert outcome is JobOutcome.SUCCEEDED
+        [hook] = receiver.requests
+        assert json.loads(hook.body)["type"] == "transcription.succeeded"
+        assert json.loads(hook.body)["id"] == job_id
         job = read_job(engine, job_id)
         transcript = assert_transcript_objects(store, job, spoken, max_wer=0.2)
         assert transcript.episode is not None
