@@ -142,7 +142,9 @@ def run_job(
             "job is not dispatched; nothing to do", extra={"job_id": job_id, "status": job.status}
         )
         return JobOutcome.SKIPPED
-    config = EngineConfig.from_settings(settings, language=job.requested_language)
+    config = EngineConfig.from_settings(
+        settings, language=job.requested_language, model=job.requested_model
+    )
     try:
         with transaction(engine) as conn:
             job = jobs.start_running(

@@ -504,6 +504,12 @@ class Settings(BaseSettings):
         validation_alias=_env("WHISPER_MODEL"),
         description="faster-whisper model name or path; default: the offline `tiny.en`.",
     )
+    allowed_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("PODSCRIBE_ALLOWED_MODELS"),
+        description="faster-whisper models callers may ask for with `model` (comma-separated); "
+        "empty: only `WHISPER_MODEL`.",
+    )
     whisper_device: WhisperDevice = Field(
         "auto", validation_alias=_env("WHISPER_DEVICE"), description="`auto`, `cpu` or `cuda`."
     )
@@ -573,7 +579,14 @@ class Settings(BaseSettings):
         description="Cloud Storage emulator URL (local profile).",
     )
 
-    @field_validator("api_keys", "ssrf_allow", "vertex_fallbacks", "allowed_ports", mode="before")
+    @field_validator(
+        "api_keys",
+        "ssrf_allow",
+        "vertex_fallbacks",
+        "allowed_ports",
+        "allowed_models",
+        mode="before",
+    )
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)

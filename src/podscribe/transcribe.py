@@ -166,14 +166,20 @@ class EngineConfig:
     guards: DecodingGuards = field(default_factory=DecodingGuards)
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, language: str | None = None) -> EngineConfig:
+    def from_settings(
+        cls, settings: Settings, *, language: str | None = None, model: str | None = None
+    ) -> EngineConfig:
         """Resolve ``WHISPER_*`` settings: default model, ``auto`` device, compute type.
 
         Args:
             settings: the configuration.
             language: a language asked for by the caller; wins over ``WHISPER_LANGUAGE``.
+            model: a model asked for by the caller; used only when ``PODSCRIBE_ALLOWED_MODELS``
+                lists it, else the deployment's model.
         """
-        if settings.whisper_model:
+        if model is not None and model in settings.allowed_models:
+            model_name = model
+        elif settings.whisper_model:
             model = settings.whisper_model
             model_name = Path(model).name if Path(model).exists() else model
         else:

@@ -56,6 +56,7 @@ def submit_environment(
         "PODSCRIBE_API_KEYS": f"{API_KEY},{OTHER_KEY}",
         "PODSCRIBE_BUCKET": bucket,
         "PODSCRIBE_PUBLISH_TIMEOUT_SECONDS": "2",
+        "PODSCRIBE_ALLOWED_MODELS": "tiny.en,base.en",
         "PODSCRIBE_LOG_LEVEL": "WARNING",
     }
     if pubsub_host:

@@ -26,7 +26,7 @@ from podscribe.errors import (
 )
 from podscribe.settings import load_settings
 
-SETTINGS = load_settings(env="test", max_request_bytes=1024)
+SETTINGS = load_settings(env="test", max_request_bytes=1024, allowed_models=["small.en"])
 URL = "https://podcasts.apple.com/us/podcast/show/id1535809341?i=1000651234567"
 
 
@@ -134,6 +134,14 @@ def test_the_size_cap_holds_without_a_content_length() -> None:
     environ["wsgi.input_terminated"] = True
     with pytest.raises(PayloadTooLargeError):
         parse_submit_request(Request(environ), SETTINGS)
+
+
+def test_a_model_the_deployment_does_not_serve_is_refused() -> None:
+    with pytest.raises(InvalidRequestError, match=r"'base.en' is not served here.*small.en"):
+        parse_submit_request(post_json({"url": URL, "model": "base.en"}), SETTINGS)
+    only_default = load_settings(env="test")
+    with pytest.raises(InvalidRequestError, match="the deployment's default only"):
+        parse_submit_request(post_json({"url": URL, "model": "small.en"}), only_default)
 
 
 def test_model_names_are_faster_whisper_names_only() -> None:

@@ -86,6 +86,16 @@ def test_cuda_defaults_to_float16_and_overrides_win():
     assert (chosen.compute_type, chosen.cpu_threads, chosen.language) == ("int8_float32", 1, "fr")
 
 
+def test_a_requested_model_is_used_only_when_the_deployment_allows_it() -> None:
+    allowed = load_settings(env="test", allowed_models=["base.en"], whisper_device="cpu")
+    assert EngineConfig.from_settings(allowed, model="base.en").model_name == "base.en"
+    refused = EngineConfig.from_settings(allowed, model="small.en")
+    assert refused.model_name == "tiny.en"
+    assert EngineConfig.from_settings(load_settings(env="test"), model="base.en").model_name == (
+        "tiny.en"
+    )
+
+
 def test_the_model_loads_once_per_process(config: EngineConfig, transcriber: Transcriber):
     assert Transcriber(config).model is transcriber.model
 

@@ -165,6 +165,11 @@ def parse_submit_request(request: Request, settings: Settings) -> SubmitRequest:
     model = _optional_string(body, "model")
     if model is not None and model not in WHISPER_MODELS:
         raise InvalidRequestError(f"'model' must be one of: {', '.join(WHISPER_MODELS)}")
+    if model is not None and model not in settings.allowed_models:
+        served = ", ".join(settings.allowed_models) or "none (the deployment's default only)"
+        raise InvalidRequestError(
+            f"'model' {model!r} is not served here; models that may be asked for: {served}"
+        )
     callback_url = _optional_string(body, "callback_url")
     if callback_url is not None:
         _check_callback_url(callback_url, settings)
