@@ -374,11 +374,23 @@ def up(settings: Settings, *, with_fixtures: bool = False, out: Any = sys.stdout
     return state
 
 
+def _instance_id(directory: Path) -> str:
+    """A random id of this state folder, made once and kept in it."""
+    marker = directory / "instance-id"
+    if not marker.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        marker.write_text(secrets.token_hex(4))
+    return marker.read_text().strip()
+
+
 def _database(settings: Settings, directory: Path, starter: _Starter, out: Any) -> str:
+    # Without a configured URL, each state folder gets a database of its own: its rows must
+    # match the transcripts in its own fake-gcs data (a fresh clone must not inherit jobs whose
+    # transcripts live in another checkout's folder).
     configured = (
         settings.database_url.get_secret_value()
         if settings.database_url
-        else "postgresql://postgres@127.0.0.1:5432/podscribe"
+        else f"postgresql://postgres@127.0.0.1:5432/podscribe_local_{_instance_id(directory)}"
     )
     if postgres_answers(configured):
         ensure_database(configured)
