@@ -28,13 +28,14 @@ import logging
 import os
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from podscribe.errors import DecodeFailedError
+from podscribe.segments import Segment, Word
 from podscribe.settings import Settings
 
 if TYPE_CHECKING:
@@ -61,49 +62,6 @@ _CUT_SEARCH_SECONDS = 10.0
 _CUT_FRAME_SECONDS = 0.05
 _CUT_SMOOTH_FRAMES = 8  # 400 ms
 _CHUNK_SECONDS = 30.0
-
-
-@dataclass(frozen=True)
-class Word:
-    """A word with its timing (seconds from the start of the episode) and confidence."""
-
-    start: float
-    end: float
-    text: str
-    probability: float
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A stretch of transcribed speech.
-
-    Attributes:
-        start: seconds from the start of the episode.
-        end: seconds from the start of the episode.
-        text: what was said, stripped.
-        words: word timings when word timestamps are on; empty otherwise.
-        avg_logprob: the decoder's average log probability.
-        no_speech_prob: the model's belief that the stretch held no speech.
-    """
-
-    start: float
-    end: float
-    text: str
-    words: tuple[Word, ...] = ()
-    avg_logprob: float = 0.0
-    no_speech_prob: float = 0.0
-
-    def shifted(self, seconds: float) -> Segment:
-        """The same segment, ``seconds`` later."""
-        return replace(
-            self,
-            start=round(self.start + seconds, 3),
-            end=round(self.end + seconds, 3),
-            words=tuple(
-                replace(w, start=round(w.start + seconds, 3), end=round(w.end + seconds, 3))
-                for w in self.words
-            ),
-        )
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import srt
 from functions_framework import create_app
 from sqlalchemy.engine import Engine
 
 from podscribe.api.auth import key_fingerprint
 from podscribe.db import transaction
+from podscribe.formats import Transcript, render_json
 from podscribe.jobs import (
     JobStatus,
     claim_for_dispatch,
@@ -28,6 +30,7 @@ from podscribe.jobs import (
     succeed,
     update_job_fields,
 )
+from podscribe.segments import Segment
 from podscribe.settings import get_settings, load_settings
 from podscribe.storage import TRANSCRIPT_FORMATS, TranscriptStore, transcript_object_name
 from tests.conftest import TEST_PROJECT
@@ -226,6 +229,49 @@ def test_transcripts_stream_with_their_content_types(client: Any, engine: Engine
         400,
         "invalid_request",
     )
+
+
+def test_a_running_job_serves_its_partial_transcript_in_every_format(
+    client: Any, engine: Engine
+) -> None:
+    job_id = submit(client).get_json()["id"]
+    partial = Transcript(
+        segments=(
+            Segment(0.0, 2.5, "Welcome to the show."),
+            Segment(3.0, 5.0, "Today: caching & <tags>."),
+        ),
+        language="en",
+        duration=600.0,
+        model="tiny.en",
+        device="cuda",
+        compute_type="float16",
+        complete=False,
+        transcribed_until=5.0,
+    )
+    store = TranscriptStore(get_settings())
+    store.ensure_bucket()
+    name = store.put(
+        f"transcripts/{job_id}/checkpoint.json", render_json(partial), "application/json"
+    )
+    with transaction(engine) as conn:
+        claim_for_dispatch(conn, job_id, lease_seconds=60, max_attempts=3)
+        start_running(conn, job_id, lease_seconds=60)
+        update_job_fields(conn, job_id, {"checkpoint_object": name})
+    url = f"/v1/transcriptions/{job_id}/transcript"
+    as_json = client.get(f"{url}?format=json&partial=true", headers=AUTH)
+    assert as_json.status_code == 200
+    assert Transcript.from_json(as_json.get_data()).segments == partial.segments
+    captions = list(
+        srt.parse(client.get(f"{url}?format=srt&partial=1", headers=AUTH).get_data(as_text=True))
+    )
+    assert [c.content for c in captions] == ["Welcome to the show.", "Today: caching & <tags>."]
+    vtt = client.get(f"{url}?format=vtt&partial=true", headers=AUTH)
+    assert vtt.mimetype == "text/vtt"
+    assert "caching &amp; &lt;tags&gt;." in vtt.get_data(as_text=True)
+    text = client.get(f"{url}?format=txt&partial=true", headers=AUTH).get_data(as_text=True)
+    assert "Welcome to the show." in text
+    assert vtt.headers["Cache-Control"] == "no-store"
+    assert_problem(client.get(f"{url}?format=txt", headers=AUTH), 409, "transcript_not_ready")
 
 
 def test_a_job_is_visible_only_to_keys_that_submitted_it(client: Any) -> None:

@@ -165,7 +165,7 @@ def test_transcript_queries(args: dict[str, str], expected: tuple[str, bool]) ->
 
 @pytest.mark.parametrize(
     "args",
-    [{"format": "docx"}, {"format": ""}, {"partial": "maybe"}, {"format": "txt", "partial": "1"}],
+    [{"format": "docx"}, {"format": ""}, {"partial": "maybe"}],
 )
 def test_bad_transcript_queries(args: dict[str, str]) -> None:
     with pytest.raises(InvalidRequestError):

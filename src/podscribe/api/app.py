@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,7 @@ from podscribe.errors import (
     TranscriptNotReadyError,
     UnauthorizedError,
 )
+from podscribe.formats import RENDERERS, Transcript
 from podscribe.jobs import JobStatus, SubmitOutcome, create_or_get_job, get_job
 from podscribe.log import configure_logging, parse_trace_header, trace_context
 from podscribe.messaging import JobMessage, JobPublisher
@@ -339,7 +341,8 @@ class SubmitApi:
                     f"job {job.id} is {job.status.value}; a partial transcript exists only "
                     "while it runs and has written a checkpoint"
                 )
-            name, filename = job.checkpoint_object, f"{job.id}.partial.json"
+            chunks = self._partial(job.id, job.checkpoint_object, query.format)
+            filename = f"{job.id}.partial.{query.format}"
         else:
             if job.status is not JobStatus.SUCCEEDED:
                 detail = f"job {job.id} is {job.status.value}"
@@ -350,10 +353,12 @@ class SubmitApi:
             if not name:
                 raise StorageError(f"job {job.id} has no {query.format} transcript recorded")
             filename = f"{job.id}.{query.format}"
-        try:
-            chunks = self.store.stream(name)
-        except FileNotFoundError:
-            raise StorageError(f"the transcript of job {job.id} is missing from storage") from None
+            try:
+                chunks = self.store.stream(name)
+            except FileNotFoundError:
+                raise StorageError(
+                    f"the transcript of job {job.id} is missing from storage"
+                ) from None
         content_type = TRANSCRIPT_FORMATS[query.format]
         if content_type in _TEXT_TYPES:
             content_type += "; charset=utf-8"
@@ -363,6 +368,18 @@ class SubmitApi:
             "private, max-age=3600" if not query.partial else "no-store"
         )
         return response
+
+    def _partial(self, job_id: str, checkpoint: str, fmt: str) -> Iterator[bytes]:
+        """A running job's checkpoint (the segments done so far), rendered in ``fmt``."""
+        try:
+            payload = self.store.get(checkpoint)
+        except FileNotFoundError:
+            raise TranscriptNotReadyError(
+                f"job {job_id} moved on since its checkpoint was written; ask again"
+            ) from None
+        if fmt == "json":
+            return iter([payload])
+        return iter([RENDERERS[fmt](Transcript.from_json(payload)).encode("utf-8")])
 
     def _readiness(self) -> Response:
         with transaction(self.engine) as conn:

@@ -353,7 +353,7 @@ def _paths() -> dict[str, Any]:
                         "in": "query",
                         "required": False,
                         "schema": {"type": "boolean"},
-                        "description": "A running job's checkpoint so far (json only).",
+                        "description": "A running job's transcript so far (its last checkpoint).",
                     },
                 ],
                 "responses": {

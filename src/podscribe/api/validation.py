@@ -93,7 +93,7 @@ class TranscriptQuery:
 
     Attributes:
         format: one of ``TRANSCRIPT_FORMATS``.
-        partial: serve a running job's checkpoint (JSON only) instead of the final transcript.
+        partial: serve a running job's checkpoint (the segments done so far) instead.
     """
 
     format: str
@@ -218,7 +218,7 @@ def parse_transcript_query(args: dict[str, str]) -> TranscriptQuery:
     """Validate ``?format=...&partial=...``.
 
     Raises:
-        InvalidRequestError: an unknown format, or ``partial`` with a format other than json.
+        InvalidRequestError: an unknown format, or a malformed ``partial``.
     """
     fmt = args.get("format", "json")
     if fmt not in TRANSCRIPT_FORMATS:
@@ -229,8 +229,6 @@ def parse_transcript_query(args: dict[str, str]) -> TranscriptQuery:
     if partial_text not in {"true", "false", "1", "0"}:
         raise InvalidRequestError("partial must be true or false")
     partial = partial_text in {"true", "1"}
-    if partial and fmt != "json":
-        raise InvalidRequestError("a partial transcript is served as json only")
     return TranscriptQuery(format=fmt, partial=partial)
 
 
