@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,10 +17,10 @@ import pytest
 from kubernetes import client
 
 from podscribe.errors import LaunchError, SettingsError
-from podscribe.jobs import Job, JobStatus
 from podscribe.launchers import LauncherStatus
 from podscribe.launchers.kubernetes import KubernetesLauncher, job_name, render_job_manifest
 from podscribe.settings import load_settings
+from tests.fakes.jobs import dispatched_job
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = """\
@@ -106,22 +104,6 @@ def kube() -> Iterator[FakeKubernetes]:
     fake.server.server_close()
 
 
-def make_job(attempts: int = 1) -> Job:
-    now = datetime.now(UTC)
-    return Job(
-        id=str(uuid.uuid4()),
-        collection_id=1,
-        episode_id=2,
-        source_url="https://podcasts.apple.com/x",
-        status=JobStatus.DISPATCHED,
-        attempts=attempts,
-        progress=0.0,
-        created_at=now,
-        queued_at=now,
-        updated_at=now,
-    )
-
-
 def make_launcher(kube: FakeKubernetes, tmp_path: Path, text: str = TEMPLATE) -> KubernetesLauncher:
     template = tmp_path / "job-template.yaml"
     template.write_text(text)
@@ -134,7 +116,7 @@ def make_launcher(kube: FakeKubernetes, tmp_path: Path, text: str = TEMPLATE) ->
 
 
 def test_a_launch_creates_the_templated_job(kube: FakeKubernetes, tmp_path: Path) -> None:
-    job = make_job(attempts=2)
+    job = dispatched_job(attempts=2)
     result = make_launcher(kube, tmp_path).launch(job)
 
     assert result.ref == f"podscribe/podscribe-{job.id}-a2"
@@ -156,7 +138,7 @@ def test_a_repeated_launch_of_the_same_attempt_adopts_the_job(
     kube: FakeKubernetes, tmp_path: Path
 ) -> None:
     launcher = make_launcher(kube, tmp_path)
-    job = make_job()
+    job = dispatched_job()
     first = launcher.launch(job)
     again = launcher.launch(job)
     assert again.adopted
@@ -167,12 +149,12 @@ def test_a_repeated_launch_of_the_same_attempt_adopts_the_job(
 def test_a_refusal_is_a_launch_error(kube: FakeKubernetes, tmp_path: Path) -> None:
     kube.fail_with = 403
     with pytest.raises(LaunchError, match="403"):
-        make_launcher(kube, tmp_path).launch(make_job())
+        make_launcher(kube, tmp_path).launch(dispatched_job())
 
 
 def test_status_follows_the_jobs_conditions(kube: FakeKubernetes, tmp_path: Path) -> None:
     launcher = make_launcher(kube, tmp_path)
-    job = make_job()
+    job = dispatched_job()
     ref = launcher.launch(job).ref
     stored = kube.jobs[("podscribe", job_name(job))]
     assert launcher.status(ref).state is LauncherStatus.PENDING
@@ -200,7 +182,7 @@ def test_status_follows_the_jobs_conditions(kube: FakeKubernetes, tmp_path: Path
 def test_a_template_that_is_not_a_job_is_refused(kube: FakeKubernetes, tmp_path: Path) -> None:
     launcher = make_launcher(kube, tmp_path, "apiVersion: v1\nkind: Pod\nmetadata: {}\n")
     with pytest.raises(SettingsError, match="not a batch/v1 Job"):
-        launcher.launch(make_job())
+        launcher.launch(dispatched_job())
 
 
 K3S_TEMPLATE = REPO / "local_emulators" / "k3s" / "job-template.yaml"
@@ -209,7 +191,7 @@ K3S_TEMPLATE = REPO / "local_emulators" / "k3s" / "job-template.yaml"
 def test_the_k3s_profiles_template_renders_to_a_valid_job() -> None:
     import kubernetes_validate
 
-    job = make_job()
+    job = dispatched_job()
     manifest = render_job_manifest(K3S_TEMPLATE.read_text(), job)
     kubernetes_validate.validate(manifest, "1.30", strict=True)
     containers = manifest["spec"]["template"]["spec"]["containers"]

@@ -11,18 +11,17 @@ import contextlib
 import os
 import signal
 import time
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from podscribe.errors import CapacityError
-from podscribe.jobs import Job, JobStatus
+from podscribe.jobs import Job
 from podscribe.launchers import LauncherStatus
 from podscribe.launchers.local import LocalProcessLauncher
 from podscribe.settings import load_settings
+from tests.fakes.jobs import dispatched_job
 
 STAND_IN = """
 import pathlib, sys, time
@@ -34,22 +33,6 @@ if action == "sleep":
     sys.exit(0)
 sys.exit(int(value))
 """
-
-
-def make_job(attempts: int = 1) -> Job:
-    now = datetime.now(UTC)
-    return Job(
-        id=str(uuid.uuid4()),
-        collection_id=1,
-        episode_id=2,
-        source_url="https://podcasts.apple.com/x",
-        status=JobStatus.DISPATCHED,
-        attempts=attempts,
-        progress=0.0,
-        created_at=now,
-        queued_at=now,
-        updated_at=now,
-    )
 
 
 @pytest.fixture
@@ -82,7 +65,7 @@ def wait_for(local: LocalProcessLauncher, ref: str, state: LauncherStatus) -> No
 
 def test_a_finished_job_reports_success_and_its_log(workdir: Path) -> None:
     local = launcher(workdir)
-    job = plan(workdir, make_job(), "exit", "0")
+    job = plan(workdir, dispatched_job(), "exit", "0")
     result = local.launch(job)
     assert result.ref == f"local:{job.id}-a1"
     wait_for(local, result.ref, LauncherStatus.SUCCEEDED)
@@ -93,7 +76,7 @@ def test_a_finished_job_reports_success_and_its_log(workdir: Path) -> None:
 
 def test_a_failing_job_reports_its_status_and_last_log_line(workdir: Path) -> None:
     local = launcher(workdir)
-    job = plan(workdir, make_job(), "exit", "3")
+    job = plan(workdir, dispatched_job(), "exit", "3")
     ref = local.launch(job).ref
     wait_for(local, ref, LauncherStatus.FAILED)
     state = local.status(ref)
@@ -104,13 +87,13 @@ def test_a_failing_job_reports_its_status_and_last_log_line(workdir: Path) -> No
 
 def test_the_cap_refuses_a_second_job_and_a_relaunch_adopts_the_live_one(workdir: Path) -> None:
     local = launcher(workdir, max_jobs=1)
-    first = plan(workdir, make_job(), "sleep", "30")
+    first = plan(workdir, dispatched_job(), "sleep", "30")
     ref = local.launch(first).ref
     wait_for(local, ref, LauncherStatus.RUNNING)
     assert local.running() == 1
     assert not local.has_capacity()
     with pytest.raises(CapacityError, match="PODSCRIBE_LOCAL_MAX_JOBS=1"):
-        local.launch(plan(workdir, make_job(), "exit", "0"))
+        local.launch(plan(workdir, dispatched_job(), "exit", "0"))
     again = local.launch(Job(**{**first.__dict__, "attempts": 2}))
     assert again.adopted
     assert again.ref == ref
@@ -118,7 +101,7 @@ def test_the_cap_refuses_a_second_job_and_a_relaunch_adopts_the_live_one(workdir
 
 def test_a_killed_process_is_reported_failed(workdir: Path) -> None:
     local = launcher(workdir, max_jobs=2)
-    job = plan(workdir, make_job(), "sleep", "30")
+    job = plan(workdir, dispatched_job(), "sleep", "30")
     ref = local.launch(job).ref
     wait_for(local, ref, LauncherStatus.RUNNING)
     pid = int((workdir / "state" / "jobs" / f"{job.id}-a1.pid").read_text())

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -12,12 +10,13 @@ import pytest
 from google.cloud import aiplatform_v1
 
 from podscribe.errors import CapacityError, LaunchError, SettingsError
-from podscribe.jobs import Job, JobStatus
+from podscribe.jobs import Job
 from podscribe.launchers import LauncherStatus, launcher_for
 from podscribe.launchers.kubernetes import KubernetesLauncher
 from podscribe.launchers.local import LocalProcessLauncher
 from podscribe.launchers.vertex import Placement, VertexLauncher, job_timeout_seconds, placements
 from podscribe.settings import Settings, load_settings
+from tests.fakes.jobs import dispatched_job
 from tests.fakes.vertex import CAPACITY, UNAVAILABLE, FakeVertex, Refusal
 
 IMAGE = "us-central1-docker.pkg.dev/podscribe-prod/podscribe/vertex-job:1.4.2"
@@ -49,27 +48,9 @@ def make_settings(vertex: FakeVertex, **overrides: Any) -> Settings:
     return load_settings(**values)
 
 
-def make_job(*, attempts: int = 1, duration: float | None = None, episode: Any = None) -> Job:
-    now = datetime.now(UTC)
-    return Job(
-        id=str(uuid.uuid4()),
-        collection_id=1,
-        episode_id=2,
-        source_url="https://podcasts.apple.com/us/podcast/x/id1?i=2",
-        status=JobStatus.DISPATCHED,
-        attempts=attempts,
-        progress=0.0,
-        created_at=now,
-        queued_at=now,
-        updated_at=now,
-        duration_seconds=duration,
-        episode=episode,
-    )
-
-
 def test_one_launch_is_one_custom_job_with_every_field_set(vertex: FakeVertex) -> None:
     settings = make_settings(vertex, vertex_persistent_resource_id="podscribe-warm-l4")
-    job = make_job(duration=1800.0)
+    job = dispatched_job(duration=1800.0)
 
     result = VertexLauncher(settings).launch(job)
 
@@ -118,17 +99,17 @@ def test_one_launch_is_one_custom_job_with_every_field_set(vertex: FakeVertex) -
 
 def test_the_timeout_follows_the_episode_and_is_bounded(vertex: FakeVertex) -> None:
     settings = make_settings(vertex, max_episode_seconds=4 * 3600)
-    assert job_timeout_seconds(make_job(duration=600.0), settings) == 600 + 1200
-    assert job_timeout_seconds(make_job(episode={"duration_seconds": 3000}), settings) == 4200
-    assert job_timeout_seconds(make_job(), settings) == 4 * 3600 + 1200
-    assert job_timeout_seconds(make_job(duration=99 * 3600.0), settings) == 4 * 3600 + 1200
+    assert job_timeout_seconds(dispatched_job(duration=600.0), settings) == 600 + 1200
+    assert job_timeout_seconds(dispatched_job(episode={"duration_seconds": 3000}), settings) == 4200
+    assert job_timeout_seconds(dispatched_job(), settings) == 4 * 3600 + 1200
+    assert job_timeout_seconds(dispatched_job(duration=99 * 3600.0), settings) == 4 * 3600 + 1200
 
 
 def test_a_t4_machine_is_configurable(vertex: FakeVertex) -> None:
     settings = make_settings(
         vertex, vertex_machine_type="n1-standard-8", vertex_accelerator_type="NVIDIA_TESLA_T4"
     )
-    job = make_job()
+    job = dispatched_job()
     VertexLauncher(settings).launch(job)
     machine = vertex.creates_for(job.id)[0].custom_job.job_spec.worker_pool_specs[0].machine_spec
     assert machine.machine_type == "n1-standard-8"
@@ -151,7 +132,7 @@ def test_capacity_refusals_fall_back_in_order(vertex: FakeVertex) -> None:
             "Quota exceeded for custom_model_training_nvidia_l4_gpus",
         ),
     )
-    job = make_job()
+    job = dispatched_job()
 
     result = VertexLauncher(settings).launch(job)
 
@@ -177,7 +158,7 @@ def test_no_capacity_anywhere_is_a_capacity_error(vertex: FakeVertex) -> None:
     )
     vertex.refuse_region("asia-east1")
     vertex.refuse_region("asia-southeast1")
-    job = make_job()
+    job = dispatched_job()
     with pytest.raises(
         CapacityError, match=r"asia-east1.*resources are insufficient.*asia-southeast1"
     ):
@@ -187,7 +168,7 @@ def test_no_capacity_anywhere_is_a_capacity_error(vertex: FakeVertex) -> None:
 
 def test_an_unavailable_service_is_a_launch_error_without_blind_retries(vertex: FakeVertex) -> None:
     settings = make_settings(vertex, vertex_fallbacks="europe-west4/g2-standard-8/NVIDIA_L4")
-    job = make_job()
+    job = dispatched_job()
     vertex.refuse_creates(job.id, UNAVAILABLE)
     with pytest.raises(LaunchError, match="unavailable") as raised:
         VertexLauncher(settings).launch(job)
@@ -198,7 +179,7 @@ def test_an_unavailable_service_is_a_launch_error_without_blind_retries(vertex: 
 
 def test_status_reports_the_custom_jobs_state_and_reason(vertex: FakeVertex) -> None:
     launcher = VertexLauncher(make_settings(vertex))
-    ref = launcher.launch(make_job()).ref
+    ref = launcher.launch(dispatched_job()).ref
     assert launcher.status(ref).state is LauncherStatus.PENDING
     vertex.set_state(ref, aiplatform_v1.JobState.JOB_STATE_RUNNING)
     assert launcher.status(ref).state is LauncherStatus.RUNNING
@@ -222,7 +203,7 @@ def test_a_retried_launch_adopts_the_live_custom_job_of_an_earlier_attempt(
     vertex: FakeVertex,
 ) -> None:
     launcher = VertexLauncher(make_settings(vertex))
-    first = make_job(attempts=1)
+    first = dispatched_job(attempts=1)
     earlier = launcher.launch(first).ref
     again = launcher.launch(
         Job(**{**first.__dict__, "attempts": 2})  # the same job, its answer lost, claimed again
@@ -245,7 +226,7 @@ def test_a_retried_launch_adopts_the_live_custom_job_of_an_earlier_attempt(
 def test_a_refused_lookup_of_earlier_launches_does_not_block_the_retry(
     vertex: FakeVertex,
 ) -> None:
-    job = make_job(attempts=2)
+    job = dispatched_job(attempts=2)
     vertex.list_refusal = Refusal(grpc.StatusCode.PERMISSION_DENIED, "aiplatform.customJobs.list")
     try:
         result = VertexLauncher(make_settings(vertex)).launch(job)
