@@ -70,6 +70,7 @@ module "job" {
   repository_id      = "${var.name_prefix}-images"
   service_account_id = "${var.name_prefix}-job"
   transcripts_bucket = module.storage.transcripts_bucket
+  webhook_secret_id  = module.secrets.webhook_secret_id
   labels             = local.labels
 
   depends_on = [google_project_service.apis]
@@ -117,11 +118,12 @@ module "redis" {
 module "secrets" {
   source = "./modules/secrets"
 
-  project_id  = var.project_id
-  name_prefix = var.name_prefix
-  api_keys    = var.api_keys
-  redis_url   = module.redis.redis_url
-  labels      = local.labels
+  project_id     = var.project_id
+  name_prefix    = var.name_prefix
+  api_keys       = var.api_keys
+  webhook_secret = var.webhook_secret
+  redis_url      = module.redis.redis_url
+  labels         = local.labels
 
   depends_on = [google_project_service.apis]
 }
@@ -145,6 +147,7 @@ module "functions" {
   database_name             = var.database_name
   api_keys_secret_id        = module.secrets.api_keys_secret_id
   redis_url_secret_id       = module.secrets.redis_url_secret_id
+  webhook_secret_id         = module.secrets.webhook_secret_id
   job_service_account_email = module.job.service_account_email
   job_service_account_name  = module.job.service_account_name
   job_image                 = local.job_image

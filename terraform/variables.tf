@@ -263,6 +263,13 @@ variable "api_keys" {
   sensitive   = true
 }
 
+variable "webhook_secret" {
+  type        = string
+  description = "Webhook signing secret (32+ characters) for the first version of its secret; null: add it later with `gcloud secrets versions add` (it then lives outside Terraform's state)."
+  default     = null
+  sensitive   = true
+}
+
 variable "log_level" {
   type        = string
   description = "Log level of the functions."

@@ -40,6 +40,7 @@ and the README documents every one. Rename nothing; add new classes instead.
     ├── TranscriptionFailedError       transcription_failed
     ├── StorageError                   storage_failed     (transient)
     ├── PublishError                   publish_failed     (transient)
+    ├── WebhookSecretUnavailableError  webhook_secret_unavailable
     ├── MalformedMessageError          malformed_message  (acknowledge, never retry)
     ├── LaunchError                    launch_failed      (transient)
     │   └── CapacityError              capacity_exhausted
@@ -332,3 +333,10 @@ class WorkerFailedError(PodscribeError):
 
     code = "worker_failed"
     title = "The transcription job failed"
+
+
+class WebhookSecretUnavailableError(PodscribeError):
+    """The configured webhook signing secret could not be read: nothing is sent unsigned."""
+
+    code = "webhook_secret_unavailable"
+    title = "Webhook secret unavailable"

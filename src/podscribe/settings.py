@@ -254,6 +254,18 @@ class Settings(BaseSettings):
         validation_alias=_env("PODSCRIBE_WEBHOOK_SECRET"),
         description="Signs webhook bodies (`Podscribe-Signature`, HMAC-SHA256); unset: unsigned.",
     )
+    webhook_secret_version: str | None = Field(
+        None,
+        pattern=r"^projects/[^/]+/secrets/[^/]+/versions/[^/]+$",
+        validation_alias=_env("PODSCRIBE_WEBHOOK_SECRET_VERSION"),
+        description="Secret Manager version (`projects/P/secrets/S/versions/V`) holding the "
+        "webhook secret, read at first use; for parts that cannot mount secrets (Vertex jobs).",
+    )
+    secret_manager_endpoint: str = Field(
+        "https://secretmanager.googleapis.com",
+        validation_alias=_env("PODSCRIBE_SECRET_MANAGER_ENDPOINT"),
+        description="Secret Manager API endpoint (tests point it at a fake).",
+    )
     webhook_attempts: int = Field(
         3,
         ge=1,

@@ -6,13 +6,17 @@ user, never follow redirects, retry transient failures a few times, and never ch
 job's outcome: a receiver that is down loses its notification, not its transcript (polling
 still works).
 
-Bodies are signed when ``PODSCRIBE_WEBHOOK_SECRET`` is set::
+Bodies are signed when a secret is configured (``PODSCRIBE_WEBHOOK_SECRET``, or
+``PODSCRIBE_WEBHOOK_SECRET_VERSION`` naming it in Secret Manager for the Vertex job, which
+cannot mount secrets)::
 
     Podscribe-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -25,7 +29,7 @@ from sqlalchemy.engine import Engine
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from podscribe.db import transaction
-from podscribe.errors import PodscribeError
+from podscribe.errors import PodscribeError, WebhookSecretUnavailableError
 from podscribe.fetch import SafeFetcher
 from podscribe.jobs import Job, JobStatus, callback_urls, get_job
 from podscribe.settings import Settings
@@ -92,16 +96,24 @@ def notify(
     if not urls or job.status not in (JobStatus.SUCCEEDED, JobStatus.FAILED):
         return []
     body = json.dumps(webhook_payload(job, settings), separators=(",", ":")).encode()
+    try:
+        secret = signing_secret(settings)
+    except WebhookSecretUnavailableError as error:
+        # Never fall back to unsigned: receivers that verify would take it for a forgery.
+        log.exception("webhooks not sent", extra={"job_id": job.id, "error": error.message})
+        return [Delivery(url, False, None, error.code) for url in dict.fromkeys(urls)]
     own = fetcher is None
     client = fetcher or SafeFetcher(settings)
     try:
-        return [_deliver(client, url, body, settings) for url in dict.fromkeys(urls)]
+        return [_deliver(client, url, body, secret, settings) for url in dict.fromkeys(urls)]
     finally:
         if own:
             client.close()
 
 
-def _deliver(fetcher: SafeFetcher, url: str, body: bytes, settings: Settings) -> Delivery:
+def _deliver(
+    fetcher: SafeFetcher, url: str, body: bytes, secret: str | None, settings: Settings
+) -> Delivery:
     retrying = Retrying(
         stop=stop_after_attempt(settings.webhook_attempts),
         wait=wait_exponential(multiplier=0.5, max=10),
@@ -115,7 +127,7 @@ def _deliver(fetcher: SafeFetcher, url: str, body: bytes, settings: Settings) ->
             fetcher.post_json,
             url,
             body,
-            headers=_headers(body, settings),
+            headers=_headers(body, secret),
             timeout=settings.idle_timeout_seconds,
         )
     except PodscribeError as error:
@@ -129,13 +141,44 @@ def _deliver(fetcher: SafeFetcher, url: str, body: bytes, settings: Settings) ->
     return Delivery(url, delivered=True, status=status, error=None)
 
 
-def _headers(body: bytes, settings: Settings) -> dict[str, str]:
+def _headers(body: bytes, secret: str | None) -> dict[str, str]:
     headers = {"User-Agent": "podscribe-webhooks"}
-    if settings.webhook_secret is not None:
-        headers[SIGNATURE_HEADER] = sign(
-            body, settings.webhook_secret.get_secret_value(), int(time.time())
-        )
+    if secret is not None:
+        headers[SIGNATURE_HEADER] = sign(body, secret, int(time.time()))
     return headers
+
+
+def signing_secret(settings: Settings) -> str | None:
+    """The webhook secret: from the environment, else from Secret Manager (cached).
+
+    Raises:
+        WebhookSecretUnavailableError: a Secret Manager version is configured but unreadable.
+    """
+    if settings.webhook_secret is not None:
+        return settings.webhook_secret.get_secret_value()
+    if settings.webhook_secret_version is None:
+        return None
+    return _read_secret_version(settings.secret_manager_endpoint, settings.webhook_secret_version)
+
+
+@functools.cache
+def _read_secret_version(endpoint: str, version: str) -> str:
+    # Plain REST through google-auth (already a dependency) rather than one more client library.
+    import google.auth
+    from google.auth.exceptions import GoogleAuthError
+    from google.auth.transport.requests import AuthorizedSession
+    from requests import RequestException
+
+    try:
+        credentials, _ = google.auth.default(
+            scopes=["https://www.googleapis.com/auth/cloud-platform"]
+        )
+        session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
+        response = session.get(f"{endpoint.rstrip('/')}/v1/{version}:access", timeout=10)
+        response.raise_for_status()
+        return base64.b64decode(response.json()["payload"]["data"]).decode("utf-8")
+    except (GoogleAuthError, RequestException, KeyError, ValueError) as error:
+        raise WebhookSecretUnavailableError(f"cannot read {version}: {error}") from error
 
 
 def notify_finished(engine: Engine, settings: Settings, job_ids: list[str]) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -13,6 +15,7 @@ from podscribe.db import transaction
 from podscribe.jobs import Job, JobStatus
 from podscribe.settings import Settings, load_settings
 from podscribe.webhooks import SIGNATURE_HEADER, notify, notify_finished, verify
+from tests.fakes.cloudsql import authorized_user_file
 from tests.fakes.fixture_servers import FixtureServer, Reply
 
 SECRET = "whsec-test"
@@ -139,3 +142,55 @@ def test_notify_finished_posts_to_every_registered_callback(
     assert sorted(receiver.paths_requested()) == ["/a", "/b"]
     bodies = [json.loads(request.body) for request in receiver.requests]
     assert {body["error"]["code"] for body in bodies} == {"attempts_exhausted"}
+
+
+def test_the_secret_can_come_from_secret_manager(
+    engine: Engine, receiver: FixtureServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    version = "projects/podscribe-prod/secrets/webhook-secret/versions/latest"
+    payload = base64.b64encode(b"from-secret-manager").decode()
+    with FixtureServer() as secret_manager:
+        secret_manager.route(
+            f"/v1/{version}:access",
+            Reply(
+                body=json.dumps({"name": version, "payload": {"data": payload}}).encode(),
+                content_type="application/json",
+            ),
+        )
+        receiver.route("/hook", Reply(status=204, content_type=None))
+        # Google's own variable: the credentials google.auth finds (a still-valid token).
+        credentials = authorized_user_file(tmp_path, "sm-test-token")
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(credentials))
+        settings = load_settings(
+            env="local",
+            ssrf_allow=[receiver.host_port],
+            webhook_secret_version=version,
+            secret_manager_endpoint=secret_manager.base_url,
+        )
+        job = finished_job(engine, JobStatus.SUCCEEDED)
+        [delivery] = notify(job, [receiver.url("/hook")], settings)
+        [access] = secret_manager.requests
+    assert delivery.delivered
+    headers = {name.lower(): value for name, value in access.headers.items()}
+    assert headers["authorization"] == "Bearer sm-test-token"
+    [request] = receiver.requests
+    assert verify(request.body, request.headers[SIGNATURE_HEADER], "from-secret-manager")
+
+
+def test_an_unreadable_secret_sends_nothing_unsigned(
+    engine: Engine, receiver: FixtureServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FixtureServer() as secret_manager:  # knows no secret: 404
+        monkeypatch.setenv(
+            "GOOGLE_APPLICATION_CREDENTIALS", str(authorized_user_file(tmp_path, "t"))
+        )
+        settings = load_settings(
+            env="local",
+            ssrf_allow=[receiver.host_port],
+            webhook_secret_version="projects/p/secrets/missing/versions/1",
+            secret_manager_endpoint=secret_manager.base_url,
+        )
+        job = finished_job(engine, JobStatus.SUCCEEDED)
+        [delivery] = notify(job, [receiver.url("/hook")], settings)
+    assert (delivery.delivered, delivery.error) == (False, "webhook_secret_unavailable")
+    assert receiver.requests == []

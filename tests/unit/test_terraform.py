@@ -76,6 +76,8 @@ EXPECTED_GRANTS = {
         ("dispatch", "project", "${var.project_id}", "cloudsql.client"),
         ("dispatch", "project", "${var.project_id}", "cloudsql.instanceUser"),
         ("dispatch", "account", "${var.job_service_account_name}", "iam.serviceAccountUser"),
+        ("dispatch", "secret", "${var.webhook_secret_id}", "secretmanager.secretAccessor"),
+        ("sweep", "secret", "${var.webhook_secret_id}", "secretmanager.secretAccessor"),
         ("sweep", "project", "${var.project_id}", "aiplatform.viewer"),
         ("sweep", "project", "${var.project_id}", "cloudsql.client"),
         ("sweep", "project", "${var.project_id}", "cloudsql.instanceUser"),
@@ -88,6 +90,7 @@ EXPECTED_GRANTS = {
         ("job", "project", "${var.project_id}", "cloudsql.client"),
         ("job", "project", "${var.project_id}", "cloudsql.instanceUser"),
         ("job", "bucket", "${var.transcripts_bucket}", "storage.objectUser"),
+        ("job", "secret", "${var.webhook_secret_id}", "secretmanager.secretAccessor"),
     },
     "pubsub": {
         ("pubsub-agent", "topic", "${google_pubsub_topic.dead_letter.name}", "pubsub.publisher"),
@@ -292,6 +295,8 @@ def test_grants_land_on_the_resources_the_root_wires_in(modules: dict[str, Any])
     assert functions["job_service_account_name"] == "${module.job.service_account_name}"
     assert functions["job_service_account_email"] == "${module.job.service_account_email}"
     assert job["transcripts_bucket"] == "${module.storage.transcripts_bucket}"
+    assert functions["webhook_secret_id"] == "${module.secrets.webhook_secret_id}"
+    assert job["webhook_secret_id"] == "${module.secrets.webhook_secret_id}"
     outputs = named_blocks(modules["pubsub"], "output")
     assert outputs["jobs_topic_id"]["value"] == "${google_pubsub_topic.jobs.id}"
 

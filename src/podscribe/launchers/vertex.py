@@ -162,6 +162,10 @@ def job_environment(settings: Settings) -> dict[str, str]:
         "WHISPER_DEVICE": "cuda",
         "WHISPER_COMPUTE_TYPE": "float16",
         env_name("whisper_model"): settings.whisper_model,
+        # A resource name, not the secret: the job reads it from Secret Manager itself.
+        env_name("webhook_secret_version"): settings.webhook_secret_version,
+        env_name("public_base_url"): settings.public_base_url,
+        env_name("allowed_models"): ",".join(settings.allowed_models) or None,
     }
     return {name: value for name, value in values.items() if value is not None}
 

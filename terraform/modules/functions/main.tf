@@ -10,7 +10,8 @@
 # functions need is in this file, next to the account it is for.
 
 locals {
-  sa_suffix = ".gserviceaccount.com"
+  sa_suffix              = ".gserviceaccount.com"
+  webhook_secret_version = "projects/${var.project_id}/secrets/${var.webhook_secret_id}/versions/latest"
 
   # Every key is a field alias of podscribe.settings.Settings (tests/unit/test_terraform.py
   # checks it). Values that differ per deployment come from variables.
@@ -47,6 +48,8 @@ locals {
     PODSCRIBE_VERTEX_FALLBACKS         = join(",", var.vertex_fallbacks)
     # Forwarded into the job's environment by the Vertex launcher; empty = the image's default.
     WHISPER_MODEL = var.whisper_model
+    # A resource name, not the secret: dispatch and the job read the value through the API.
+    PODSCRIBE_WEBHOOK_SECRET_VERSION = local.webhook_secret_version
   }
 
   # The sweep reads launched jobs' states through the same launcher settings and re-publishes
@@ -70,6 +73,7 @@ locals {
     PODSCRIBE_VERTEX_ACCELERATOR_TYPE  = var.vertex_accelerator_type
     PODSCRIBE_VERTEX_ACCELERATOR_COUNT = tostring(var.vertex_accelerator_count)
     PODSCRIBE_VERTEX_FALLBACKS         = join(",", var.vertex_fallbacks)
+    PODSCRIBE_WEBHOOK_SECRET_VERSION   = local.webhook_secret_version
   }
 }
 
@@ -188,6 +192,20 @@ resource "google_project_iam_member" "sweep_cloudsql_instance_user" {
   project = var.project_id
   role    = "roles/cloudsql.instanceUser"
   member  = "serviceAccount:${google_service_account.sweep.email}"
+}
+
+resource "google_secret_manager_secret_iam_member" "dispatch_webhook_secret" {
+  project   = var.project_id
+  secret_id = var.webhook_secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.dispatch.email}"
+}
+
+resource "google_secret_manager_secret_iam_member" "sweep_webhook_secret" {
+  project   = var.project_id
+  secret_id = var.webhook_secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.sweep.email}"
 }
 
 resource "google_pubsub_topic_iam_member" "sweep_publisher" {

@@ -260,3 +260,8 @@ variable "dispatch_max_instances" {
     error_message = "dispatch_max_instances must be at least 1."
   }
 }
+
+variable "webhook_secret_id" {
+  type        = string
+  description = "Short id of the webhook signing secret that dispatch, the sweep (and, through dispatch, the job) read."
+}

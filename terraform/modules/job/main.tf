@@ -67,3 +67,11 @@ resource "google_storage_bucket_iam_member" "job_object_user" {
   role   = "roles/storage.objectUser"
   member = "serviceAccount:${google_service_account.job.email}"
 }
+
+# The job signs the webhooks of the jobs it finishes; it reads the secret through the API.
+resource "google_secret_manager_secret_iam_member" "job_webhook_secret" {
+  project   = var.project_id
+  secret_id = var.webhook_secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.job.email}"
+}

@@ -60,3 +60,8 @@ variable "labels" {
   description = "Labels put on the repository."
   default     = {}
 }
+
+variable "webhook_secret_id" {
+  type        = string
+  description = "Short id of the webhook signing secret the job reads."
+}

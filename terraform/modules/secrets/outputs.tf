@@ -17,3 +17,8 @@ output "redis_url_secret_name" {
   description = "Full resource name of the Redis URL secret."
   value       = google_secret_manager_secret.redis_url.id
 }
+
+output "webhook_secret_id" {
+  description = "Short id of the webhook signing secret (`PODSCRIBE_WEBHOOK_SECRET_VERSION`)."
+  value       = google_secret_manager_secret.webhook_secret.secret_id
+}

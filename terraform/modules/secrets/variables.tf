@@ -26,6 +26,18 @@ variable "redis_url" {
   sensitive   = true
 }
 
+variable "webhook_secret" {
+  type        = string
+  description = "Webhook signing secret for the first version of its secret; null leaves it empty for `gcloud secrets versions add`."
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.webhook_secret == null ? true : length(var.webhook_secret) >= 32
+    error_message = "webhook_secret must be null or at least 32 characters."
+  }
+}
+
 variable "labels" {
   type        = map(string)
   description = "Labels put on the secrets."
