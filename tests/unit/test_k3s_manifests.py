@@ -13,10 +13,8 @@ import base64
 import ipaddress
 import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +22,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from podscribe.jobs import Job, JobStatus
+from podscribe.jobs import Job
 from podscribe.launchers.kubernetes import job_name, render_job_manifest
 from podscribe.settings import Settings, env_name, load_settings
+from tests.fakes.jobs import dispatched_job
 from tests.services import missing_service
 
 REPO = Path(__file__).resolve().parents[2]
@@ -108,22 +107,6 @@ class Workload:
         yield from self.pod["containers"]
 
 
-def sample_job() -> Job:
-    now = datetime.now(UTC)
-    return Job(
-        id=str(uuid.uuid4()),
-        collection_id=1,
-        episode_id=1,
-        source_url="https://podcasts.apple.com/us/podcast/x/id1?i=2",
-        status=JobStatus.DISPATCHED,
-        attempts=1,
-        progress=0.0,
-        created_at=now,
-        queued_at=now,
-        updated_at=now,
-    )
-
-
 @pytest.fixture(scope="module")
 def rendered() -> list[dict[str, Any]]:
     kubectl = shutil.which("kubectl")
@@ -142,7 +125,7 @@ def rendered() -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def launched_job() -> tuple[Job, dict[str, Any]]:
-    job = sample_job()
+    job = dispatched_job()
     return job, render_job_manifest(TEMPLATE.read_text(encoding="utf-8"), job)
 
 
