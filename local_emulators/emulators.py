@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import shutil
-import urllib.request
 from pathlib import Path
 
-from local_emulators.processes import Started, port_open, start_process, wait_until
+from local_emulators.processes import Started, http_status, port_open, start_process, wait_until
 
 
 def fake_gcs_binary() -> Path:
@@ -43,7 +42,7 @@ def start_fake_gcs(port: int, data_dir: Path, log_path: Path, *, timeout: float 
     )
     wait_until(
         f"fake-gcs-server on {url}",
-        lambda: _http_ok(f"{url}/storage/v1/b"),
+        lambda: http_status(f"{url}/storage/v1/b") == 200,
         timeout=timeout,
         started=started,
     )
@@ -75,17 +74,8 @@ def start_pubsub_emulator(
     )
     wait_until(
         f"Pub/Sub emulator on 127.0.0.1:{port}",
-        lambda: port_open("127.0.0.1", port) and _http_ok(f"http://127.0.0.1:{port}/"),
+        lambda: port_open("127.0.0.1", port) and http_status(f"http://127.0.0.1:{port}/") == 200,
         timeout=timeout,
         started=started,
     )
     return started
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback only
-            status: int = response.status
-            return 200 <= status < 500
-    except OSError:
-        return False

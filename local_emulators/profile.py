@@ -13,7 +13,6 @@ import os
 import secrets
 import shutil
 import sys
-import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -26,6 +25,7 @@ from local_emulators.emulators import start_fake_gcs, start_pubsub_emulator
 from local_emulators.processes import (
     Started,
     StartupError,
+    http_status,
     port_open,
     process_alive,
     start_process,
@@ -139,13 +139,8 @@ def _functions_framework() -> str:
     return found
 
 
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback only
-            status: int = response.status
-            return status == 200
-    except OSError:
-        return False
+def _answers_200(url: str) -> bool:
+    return http_status(url) == 200
 
 
 def _api_key(settings: Settings, directory: Path) -> str:
@@ -287,7 +282,7 @@ class _Starter:
             started.append((self.start(target, argv, port), port))
         for process, port in started:
             if process.name == "submit":
-                ready = partial(_http_ok, f"http://127.0.0.1:{port}/healthz")
+                ready = partial(_answers_200, f"http://127.0.0.1:{port}/healthz")
             else:
                 ready = partial(port_open, "127.0.0.1", port)
             wait_until(f"{process.name} on 127.0.0.1:{port}", ready, timeout=60, started=process)

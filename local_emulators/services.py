@@ -28,8 +28,8 @@ def postgres_answers(url: str) -> bool:
             database="postgres",
             timeout=3,
         )
-    except Exception:  # noqa: BLE001 - any failure means "not usable"
-        return False
+    except (pg8000.native.InterfaceError, pg8000.native.DatabaseError, OSError):
+        return False  # refused, timed out, or refused us: not usable
     connection.close()
     return True
 

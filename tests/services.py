@@ -29,14 +29,6 @@ def missing_service(message: str) -> None:
     pytest.skip(message)
 
 
-def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -54,7 +46,7 @@ def admin_connection() -> pg8000.native.Connection:
             database=(parts.path or "/postgres").lstrip("/") or "postgres",
             timeout=5,
         )
-    except Exception as error:
+    except (pg8000.native.InterfaceError, pg8000.native.DatabaseError, OSError) as error:
         missing_service(f"PostgreSQL at {ADMIN_DATABASE_URL}: {error}")
         raise
 

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.engine import Engine
 
+from local_emulators.processes import port_open
 from podscribe import jobs
 from podscribe.db import (
     build_cloudsql_connector,
@@ -46,7 +47,7 @@ from tests.fakes.cloudsql import (
     authorized_user_file,
     requests_for,
 )
-from tests.services import admin_connection, missing_service, port_open, throwaway_database
+from tests.services import admin_connection, missing_service, throwaway_database
 
 PROJECT = "podscribe-test"
 REGION = "us-central1"

@@ -3,6 +3,7 @@ then `down`, and nothing it started survives."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -13,11 +14,14 @@ from pathlib import Path
 
 import pytest
 import srt
+from pg8000.native import identifier
 
 from local_emulators.fixtures import EPISODE
 from local_emulators.processes import group_alive
+from local_emulators.profile import _database
 from podscribe.client import PodscribeClient
-from tests.services import REDIS_URL, free_port, throwaway_database
+from podscribe.settings import load_settings
+from tests.services import REDIS_URL, admin_connection, free_port, throwaway_database
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = "ask not what your country can do for you"
@@ -161,3 +165,23 @@ def test_a_taken_port_is_a_clear_error(profile: dict[str, str]) -> None:
     assert result.returncode == 2
     assert "PODSCRIBE_LOCAL_SUBMIT_PORT" in result.stderr
     assert "taken" in result.stderr
+
+
+def test_each_state_folder_gets_a_database_of_its_own(tmp_path: Path) -> None:
+    # Rows and transcripts must come from the same place: a folder's fake-gcs data goes with
+    # the database made for that folder, never with another checkout's.
+    settings = load_settings(env="local", database_url=None)
+    first, second = tmp_path / "one", tmp_path / "two"
+    urls = [_database(settings, folder, None, io.StringIO()) for folder in (first, second, first)]
+    admin = admin_connection()
+    try:
+        assert urls[0] == urls[2]
+        assert urls[0] != urls[1]
+        for url in set(urls):
+            name = url.rsplit("/", 1)[1]
+            assert name.startswith("podscribe_local_")
+            assert admin.run("SELECT 1 FROM pg_database WHERE datname = :n", n=name)
+    finally:
+        for url in set(urls):
+            admin.run(f"DROP DATABASE IF EXISTS {identifier(url.rsplit('/', 1)[1])} WITH (FORCE)")
+        admin.close()

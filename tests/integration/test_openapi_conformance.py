@@ -17,6 +17,7 @@ from functions_framework import create_app
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode, checks
 
+from local_emulators.processes import port_open
 from podscribe.api.openapi import openapi_document
 from podscribe.settings import get_settings
 from tests.conftest import TEST_PROJECT
@@ -26,7 +27,7 @@ from tests.integration.submit_support import (
     create_topic_and_subscription,
     submit_environment,
 )
-from tests.services import REDIS_URL, missing_service, port_open
+from tests.services import REDIS_URL, missing_service
 
 CHECKS = [
     checks.not_a_server_error,

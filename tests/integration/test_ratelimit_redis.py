@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from local_emulators.processes import stop_group
+from local_emulators.processes import port_open, stop_group
 from podscribe.ratelimit import Bucket, RateLimiter, SlidingWindowScript
 from podscribe.settings import Settings, load_settings
 from tests.fakes.clock import FakeClock
 from tests.integration.submit_support import own_redis_server, start_redis
-from tests.services import REDIS_URL, free_port, missing_service, port_open
+from tests.services import REDIS_URL, free_port, missing_service
 
 
 def limiter_settings(redis_url: str | None, **overrides: object) -> Settings:

@@ -18,6 +18,7 @@ import srt
 from functions_framework import create_app
 from sqlalchemy.engine import Engine
 
+from local_emulators.processes import port_open
 from podscribe.api.auth import key_fingerprint
 from podscribe.db import transaction
 from podscribe.formats import Transcript, render_json
@@ -45,7 +46,7 @@ from tests.integration.submit_support import (
     pull_job_ids,
     submit_environment,
 )
-from tests.services import REDIS_URL, free_port, port_open, throwaway_database
+from tests.services import REDIS_URL, free_port, throwaway_database
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
