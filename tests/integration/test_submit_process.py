@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from local_emulators.processes import port_open
 from podscribe.db import transaction
 from podscribe.jobs import JobStatus, get_job
 from tests.conftest import TEST_PROJECT
@@ -32,7 +33,7 @@ from tests.integration.submit_support import (
     pull_job_ids,
     submit_environment,
 )
-from tests.services import REDIS_URL, free_port, missing_service, port_open
+from tests.services import REDIS_URL, free_port, missing_service
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
