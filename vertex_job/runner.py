@@ -57,12 +57,17 @@ from podscribe.transcribe import (
 from podscribe.webhooks import notify_finished
 from vertex_job.heartbeat import Heartbeat
 
-__all__ = ["JobOutcome", "run_job"]
+__all__ = ["JobOutcome", "episode_prompt", "run_job"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _PROMPT_CHARS = 200  # Whisper's prompt is capped at half its 448-token context anyway
+
+
+def episode_prompt(show: str, title: str) -> str:
+    """The initial prompt: the show and the title, so the names in them are spelled right."""
+    return f"{show}. {title}."[:_PROMPT_CHARS]
 
 
 class JobOutcome(enum.StrEnum):
@@ -302,7 +307,7 @@ class _Work:
         if start:
             log.info("resuming from a checkpoint", extra={"job_id": self.job.id, "at": start})
             heartbeat.report(start / duration)
-        prompt = f"{episode.show}. {episode.title}."[:_PROMPT_CHARS]
+        prompt = episode_prompt(episode.show, episode.title)
         try:
             for window in transcriber.windows(
                 audio,

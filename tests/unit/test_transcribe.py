@@ -139,6 +139,66 @@ def test_windows_resume_from_an_offset_with_shifted_timestamps(
     assert [s.start for s in resumed] == pytest.approx([s.start for s in expected], abs=0.05)
 
 
+def test_windows_decode_the_chunks_one_call_over_the_whole_episode_would(
+    transcriber: Transcriber, config: EngineConfig, tmp_path: Path
+):
+    # Windows that packed speech into chunks on their own cut words differently from one
+    # call (a point of WER either way per edge); planned windows keep one call's chunks. VAD
+    # restarted at an edge may move a chunk's start by a frame, which can change a few words
+    # either way (here, edges every 45 s: two chunks of six read differently, both better).
+    from faster_whisper import BatchedInferencePipeline
+
+    encoded, spoken = make_episode(tmp_path, seconds=150, codec="mp3", seed=5)
+    audio = decode_audio_file(encoded)
+    prompt = "The Loopback Hour. Window edges."
+    whole, _ = BatchedInferencePipeline(transcriber.model).transcribe(
+        audio,
+        batch_size=config.batch_size,
+        beam_size=config.beam_size,
+        word_timestamps=True,
+        initial_prompt=prompt,
+    )
+    expected = list(whole)
+    windows, got = [], []
+    for window in transcriber.windows(audio, window_seconds=45, initial_prompt=prompt):
+        windows.append(window)
+        got.extend(window.segments)
+    assert len(windows) >= 4
+    assert len(got) == len(expected)
+    assert [s.start for s in got] == pytest.approx([s.start for s in expected], abs=0.05)
+    assert [s.end for s in got] == pytest.approx([s.end for s in expected], abs=0.05)
+    windowed, one_call = (normalise(" ".join(s.text for s in x)) for x in (got, expected))
+    assert jiwer.wer(one_call, windowed) < 0.03
+    assert jiwer.wer(normalise(spoken), windowed) <= jiwer.wer(normalise(spoken), one_call) + 0.01
+
+
+def test_a_window_ends_where_one_call_would_start_a_chunk(tmp_path: Path):
+    from podscribe.transcribe import DecodingGuards, plan_chunks
+
+    encoded, _ = make_episode(tmp_path, seconds=150, codec="mp3", seed=5)
+    audio = decode_audio_file(encoded)
+    guards = DecodingGuards()
+    whole = plan_chunks(audio, 0, len(audio), final=True, guards=guards)
+    chunk_starts, laid = [], 0
+    for piece in whole.speech:
+        if any(start == laid for start, _ in whole.chunks):
+            chunk_starts.append(piece["start"])
+        laid += piece["end"] - piece["start"]
+    assert len(chunk_starts) == len(whole.chunks) >= 5
+
+    first = plan_chunks(audio, 0, 45 * SAMPLE_RATE, final=False, guards=guards)
+    assert first.chunks == whole.chunks[: len(first.chunks)]  # same start, same frames
+    assert first.end == chunk_starts[len(first.chunks)]
+    edge = first.end
+    for _ in range(3):  # later windows restart VAD: a frame (32 ms) of leeway
+        plan = plan_chunks(audio, edge, edge + 45 * SAMPLE_RATE, final=False, guards=guards)
+        assert plan.chunks and plan.end < 45 * SAMPLE_RATE
+        edge += plan.end
+        assert min(abs(edge - start) for start in chunk_starts) <= 512
+    last = plan_chunks(audio, edge, len(audio), final=True, guards=guards)
+    assert last.end == len(audio) - edge
+
+
 @pytest.mark.parametrize("batch_size", [8, 0], ids=["batched", "sequential"])
 def test_long_silences_stay_silent(
     config: EngineConfig, transcriber: Transcriber, tmp_path: Path, batch_size: int
