@@ -31,9 +31,11 @@ too well (a repetition loop) is decoded again sequentially, with temperature fal
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import functools
 import gc
+import itertools
 import logging
 import os
 import zlib
@@ -319,27 +321,16 @@ class Transcriber:
             Windows in order, covering the audio from ``start_seconds`` to the end.
         """
         language = language or self.config.language
-        position = round(start_seconds * SAMPLE_RATE)  # a window's end, to the sample
-        total = audio.shape[0]
-        window = max(int(window_seconds * SAMPLE_RATE), _CHUNK_SAMPLES)
-        while position < total:
-            if position > round(start_seconds * SAMPLE_RATE):
+        first = round(start_seconds * SAMPLE_RATE)  # a window's end, to the sample
+        for start, end, plan in self._window_plans(audio, first, window_seconds):
+            if start > first:
                 _return_freed_memory()
-            # A remainder shorter than half a window joins this one: a window of a few seconds
-            # would cost a chunk boundary and an underfilled batch for a checkpoint worth little.
-            last = position + window + window // 2 >= total
-            offset = position / SAMPLE_RATE
-            if self.config.batch_size > 0 and self.config.vad_filter:
-                stop = total if last else position + window
-                plan = plan_chunks(audio, position, stop, final=last, guards=self.config.guards)
-                end = position + plan.end
-                segments, detected = self._transcribe_planned(
-                    audio[position:end], plan, initial_prompt, language
-                )
-            else:
-                end = total if last else _cut_point(audio, position + window)
-                piece = audio[position:end]  # a view: no copy of the samples
+            offset = start / SAMPLE_RATE
+            piece = audio[start:end]  # a view: no copy of the samples
+            if plan is None:
                 segments, detected = self._transcribe(piece, initial_prompt, language)
+            else:
+                segments, detected = self._transcribe_planned(piece, plan, initial_prompt, language)
             language = language or detected
             yield TranscribedWindow(
                 start=offset,
@@ -347,22 +338,56 @@ class Transcriber:
                 language=detected,
                 segments=_shifted(segments, offset),
             )
+
+    def _window_plans(
+        self, audio: np.ndarray, first: int, window_seconds: float
+    ) -> Iterator[tuple[int, int, WindowPlan | None]]:
+        """Where the windows start and end (samples), with their chunks when planned."""
+        if self.config.batch_size > 0 and self.config.vad_filter:
+            for plan in plan_windows(
+                audio,
+                first,
+                window_seconds=window_seconds,
+                batch_size=self.config.batch_size,
+                guards=self.config.guards,
+            ):
+                yield plan.start, plan.end, plan
+            return
+        # Without VAD or batching there are no chunks to keep whole: end in a pause.
+        total, window = audio.shape[0], max(int(window_seconds * SAMPLE_RATE), _CHUNK_SAMPLES)
+        position = first
+        while position < total:
+            last = position + window + window // 2 >= total  # no short remainder
+            end = total if last else _cut_point(audio, position + window)
+            yield position, end, None
             position = end
 
     def _transcribe_planned(
         self,
         audio: np.ndarray,
-        plan: ChunkPlan,
+        plan: WindowPlan,
         initial_prompt: str | None,
         language: str | None,
     ) -> tuple[Iterator[Segment], str]:
-        """Decode the planned chunks with the batched pipeline, times mapped back onto ``audio``."""
+        """Decode the planned chunks with the batched pipeline, times mapped back onto ``audio``.
+
+        Args:
+            audio: the window's samples (``plan.start`` to ``plan.end`` of the episode).
+        """
         from faster_whisper import BatchedInferencePipeline
         from faster_whisper.transcribe import restore_speech_timestamps
 
-        if not plan.speech:  # nothing but silence: nothing to decode
+        pieces = [
+            {"start": first - plan.start, "end": last - plan.start}
+            for chunk in plan.chunks
+            for first, last in chunk
+        ]
+        if not pieces:  # nothing but silence: nothing to decode
             return iter(()), language or "en"
-        speech = np.concatenate([audio[piece["start"] : piece["end"]] for piece in plan.speech])
+        speech = np.concatenate([audio[piece["start"] : piece["end"]] for piece in pieces])
+        laid = np.cumsum(
+            [0] + [sum(last - first for first, last in chunk) for chunk in plan.chunks]
+        )
         options = {**self._options(initial_prompt, language), "vad_filter": False}
         raw, info = BatchedInferencePipeline(self.model).transcribe(
             speech,
@@ -371,11 +396,11 @@ class Transcriber:
                 # Half a sample later than the boundary, so seconds * rate truncates back to
                 # exactly the boundary's sample and no chunk gains or loses one.
                 {"start": (first + 0.5) / SAMPLE_RATE, "end": (last + 0.5) / SAMPLE_RATE}
-                for first, last in plan.chunks
+                for first, last in itertools.pairwise(int(mark) for mark in laid)
             ],
             **options,
         )
-        restored = restore_speech_timestamps(raw, list(plan.speech), SAMPLE_RATE)
+        restored = restore_speech_timestamps(raw, pieces, SAMPLE_RATE)
         return self._checked(restored, audio, options, info.language), info.language
 
     def _options(self, initial_prompt: str | None, language: str | None) -> dict[str, Any]:
@@ -508,27 +533,80 @@ def _convert(item: Any) -> Segment:
     )
 
 
+Chunk = tuple[tuple[int, int], ...]
+"""One chunk of the batched pipeline: its pieces of speech, (first, last) samples of the episode."""
+
+
 @dataclass(frozen=True)
-class ChunkPlan:
-    """What one window decodes: the batched pipeline's chunks, planned ahead.
+class WindowPlan:
+    """One window of the batched pipeline's chunks, planned ahead.
 
     Attributes:
-        end: where the window ends, in samples from its start: where the first chunk left to
-            the next window starts, or where the planned stretch ends.
-        speech: the speech Silero VAD found before ``end`` (sample ranges from the window's
-            start), in order.
-        chunks: the chunks as (first, last) samples of that speech laid end to end.
+        start: the window's first sample in the episode.
+        end: where it ends: where the next window's first chunk starts, or the episode's end.
+        chunks: the chunks it decodes, in order.
     """
 
+    start: int
     end: int
-    speech: tuple[dict[str, int], ...]
-    chunks: tuple[tuple[int, int], ...]
+    chunks: tuple[Chunk, ...]
 
 
-def plan_chunks(
-    audio: np.ndarray, start: int, stop: int, *, final: bool, guards: DecodingGuards
-) -> ChunkPlan:
-    """Find the speech in ``audio[start:stop]`` and pack it as ``BatchedInferencePipeline`` would.
+def plan_windows(
+    audio: np.ndarray,
+    start: int,
+    *,
+    window_seconds: float,
+    batch_size: int,
+    guards: DecodingGuards,
+) -> Iterator[WindowPlan]:
+    """Split the episode into windows of whole chunks, the chunks one call would make.
+
+    Speech is found and packed as ``BatchedInferencePipeline`` does it over the whole episode
+    (see :func:`speech_chunks`), a stretch at a time: each stretch keeps its complete chunks and
+    the next one starts where its unfinished last chunk starts. A window takes a whole number
+    of batches of chunks, about ``window_seconds`` of audio: a batch left part-empty at every
+    window would cost a GPU a whole batch's time. The last window takes a remainder of up to
+    half a window more, so no window is a short leftover.
+
+    Args:
+        audio: the whole episode, 16 kHz mono.
+        start: where to begin: 0, or where an earlier window ended (a chunk's start).
+        window_seconds: about how much audio a window holds (at least a batch of chunks).
+        batch_size: chunks decoded together.
+        guards: the VAD's silence and padding.
+    """
+    total = audio.shape[0]
+    stretch = max(int(window_seconds * SAMPLE_RATE), _CHUNK_SAMPLES)
+    per_window = batch_size * max(1, round(stretch / _CHUNK_SAMPLES / batch_size))
+    pending: collections.deque[Chunk] = collections.deque()
+    scanned = start  # complete chunks are known up to here; VAD goes on from here
+    position = start
+    while position < total:
+        while scanned < total and len(pending) <= per_window + per_window // 2:
+            stop = min(total, scanned + stretch)
+            chunks = speech_chunks(audio, scanned, stop, guards=guards)
+            if stop == total:
+                pending.extend(chunks)
+                scanned = total
+            elif len(chunks) >= 2:
+                pending.extend(chunks[:-1])  # the last may go on past the stretch
+                scanned = chunks[-1][0][0]
+            else:  # too little speech for two chunks: end in a pause and keep what is there
+                cut = _cut_point(audio, stop)
+                pending.extend(speech_chunks(audio, scanned, cut, guards=guards))
+                scanned = cut
+        rest = scanned >= total and len(pending) <= per_window + per_window // 2
+        taken = tuple(pending.popleft() for _ in range(len(pending) if rest else per_window))
+        end = pending[0][0][0] if pending else scanned
+        yield WindowPlan(start=position, end=end, chunks=taken)
+        position = end
+
+
+def speech_chunks(
+    audio: np.ndarray, start: int, stop: int, *, guards: DecodingGuards
+) -> list[Chunk]:
+    """Find the speech in ``audio[start:stop]`` and pack it as ``BatchedInferencePipeline`` does.
 
     The pipeline's own VAD options and its greedy packing (``collect_chunks``): a chunk takes
     speech until the next piece would make it longer than 30 seconds. Silero VAD judges frames
@@ -536,16 +614,8 @@ def plan_chunks(
     frame boundary at or before ``start``, on the same frames as a run over the whole episode
     (off by half a frame, it moved speech edges by 16 ms and split a chunk differently).
 
-    Args:
-        audio: the whole episode, 16 kHz mono.
-        start: where the window starts (a chunk's first sample, or 0).
-        stop: how far to look.
-        final: the window ends at ``stop`` (the episode's end), so its last chunk is complete;
-            otherwise that chunk may go on past ``stop`` and is left to the next window.
-        guards: the VAD's silence and padding.
-
     Returns:
-        The plan, with ``end`` in samples from ``start``; speech as ranges from ``start``.
+        The chunks, their pieces in samples of the episode; the last may be unfinished.
     """
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
@@ -559,35 +629,18 @@ def plan_chunks(
         ),
         sampling_rate=SAMPLE_RATE,
     )
-    shift = start - aligned
-    speech = [
-        {"start": max(piece["start"] - shift, 0), "end": piece["end"] - shift}
-        for piece in found
-        if piece["end"] > shift
-    ]
-    groups: list[list[dict[str, int]]] = []
+    chunks: list[list[tuple[int, int]]] = []
     filled = _CHUNK_SAMPLES + 1  # the first piece opens a chunk
-    for piece in speech:
-        length = piece["end"] - piece["start"]
-        if filled + length > _CHUNK_SAMPLES:
-            groups.append([])
+    for piece in found:
+        first, last = max(aligned + piece["start"], start), aligned + piece["end"]
+        if last <= first:
+            continue
+        if filled + last - first > _CHUNK_SAMPLES:
+            chunks.append([])
             filled = 0
-        groups[-1].append(piece)
-        filled += length
-    end = stop - start
-    if not final:
-        if len(groups) < 2:
-            # Too little speech for two chunks: end in a pause and decode all that is there.
-            return plan_chunks(audio, start, _cut_point(audio, stop), final=True, guards=guards)
-        end = groups.pop()[0]["start"]
-    chunks, laid = [], 0
-    for group in groups:
-        length = sum(piece["end"] - piece["start"] for piece in group)
-        chunks.append((laid, laid + length))
-        laid += length
-    return ChunkPlan(
-        end=end, speech=tuple(piece for group in groups for piece in group), chunks=tuple(chunks)
-    )
+        chunks[-1].append((first, last))
+        filled += last - first
+    return [tuple(chunk) for chunk in chunks]
 
 
 def _shifted(segments: Iterator[Segment], seconds: float) -> Iterator[Segment]:

@@ -76,7 +76,10 @@ def job_settings(
         "database_url": database_url,
         "bucket": BUCKET,
         "work_dir": work_dir,
+        # A window holds whole batches of chunks (up to 30 s of speech each): batches of one
+        # make 30-second windows, so short test audio still has several (progress, checkpoints).
         "checkpoint_audio_seconds": 10,
+        "whisper_batch_size": 1,
         "progress_interval_seconds": 0.1,
         "db_wait_seconds": 5,
         **apple.settings_overrides(),
@@ -98,6 +101,7 @@ def settings_environment(settings: Settings) -> dict[str, str]:
         "PODSCRIBE_APPLE_WEB_BASE": settings.apple_web_base,
         "PODSCRIBE_SSRF_ALLOW": ",".join(settings.ssrf_allow),
         "PODSCRIBE_CHECKPOINT_AUDIO_SECONDS": str(settings.checkpoint_audio_seconds),
+        "WHISPER_BATCH_SIZE": str(settings.whisper_batch_size),
         "PODSCRIBE_PROGRESS_INTERVAL_SECONDS": str(settings.progress_interval_seconds),
     }
 

@@ -240,9 +240,7 @@ def test_a_model_file_cut_short_is_transcription_failed(
         (broken / name).write_bytes((whole / name).read_bytes())
     with (whole / "model.bin").open("rb") as source:
         (broken / "model.bin").write_bytes(source.read(1_000_000))
-    episode = FakeEpisode(
-        2000000010, "Inaugural", audio=JFK.read_bytes(), audio_type="audio/flac"
-    )
+    episode = FakeEpisode(2000000010, "Inaugural", audio=JFK.read_bytes(), audio_type="audio/flac")
     job, _, outcome = run_failing(
         engine, database_url, store, tmp_path, episode, whisper_model=str(broken)
     )

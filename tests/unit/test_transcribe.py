@@ -119,10 +119,14 @@ def test_jfk_word_for_word(
 
 
 def test_windows_resume_from_an_offset_with_shifted_timestamps(
-    transcriber: Transcriber, tmp_path: Path
+    transcriber: Transcriber, config: EngineConfig, tmp_path: Path
 ):
+    from dataclasses import replace
+
     encoded, text = make_episode(tmp_path, seconds=60, codec="mp3")
     audio = decode_audio_file(encoded)
+    # A window holds whole batches of 30-second chunks: batches of one make 30-second windows.
+    transcriber = Transcriber(replace(config, batch_size=1), model=transcriber.model)
     whole = transcribe_all(transcriber, audio, window_seconds=30)
     windows = list(transcriber.windows(audio, window_seconds=30))
     assert len(windows) >= 2
@@ -139,31 +143,41 @@ def test_windows_resume_from_an_offset_with_shifted_timestamps(
     assert [s.start for s in resumed] == pytest.approx([s.start for s in expected], abs=0.05)
 
 
+@pytest.fixture(scope="module")
+def two_and_a_half_minutes(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, str]:
+    encoded, spoken = make_episode(
+        tmp_path_factory.mktemp("episode"), seconds=150, codec="mp3", seed=5
+    )
+    return decode_audio_file(encoded), spoken
+
+
 def test_windows_decode_the_chunks_one_call_over_the_whole_episode_would(
-    transcriber: Transcriber, config: EngineConfig, tmp_path: Path
+    transcriber: Transcriber, config: EngineConfig, two_and_a_half_minutes: tuple[np.ndarray, str]
 ):
     # Windows that packed speech into chunks on their own cut words differently from one
     # call (a point of WER either way per edge); planned windows keep one call's chunks. VAD
     # restarted at an edge may move a chunk's start by a frame, which can change a few words
-    # either way (here, edges every 45 s: two chunks of six read differently, both better).
+    # either way.
+    from dataclasses import replace
+
     from faster_whisper import BatchedInferencePipeline
 
-    encoded, spoken = make_episode(tmp_path, seconds=150, codec="mp3", seed=5)
-    audio = decode_audio_file(encoded)
+    audio, spoken = two_and_a_half_minutes
     prompt = "The Loopback Hour. Window edges."
     whole, _ = BatchedInferencePipeline(transcriber.model).transcribe(
         audio,
-        batch_size=config.batch_size,
+        batch_size=2,
         beam_size=config.beam_size,
         word_timestamps=True,
         initial_prompt=prompt,
     )
     expected = list(whole)
+    engine = Transcriber(replace(config, batch_size=2), model=transcriber.model)
     windows, got = [], []
-    for window in transcriber.windows(audio, window_seconds=45, initial_prompt=prompt):
+    for window in engine.windows(audio, window_seconds=45, initial_prompt=prompt):
         windows.append(window)
         got.extend(window.segments)
-    assert len(windows) >= 4
+    assert len(windows) >= 2
     assert len(got) == len(expected)
     assert [s.start for s in got] == pytest.approx([s.start for s in expected], abs=0.05)
     assert [s.end for s in got] == pytest.approx([s.end for s in expected], abs=0.05)
@@ -172,31 +186,44 @@ def test_windows_decode_the_chunks_one_call_over_the_whole_episode_would(
     assert jiwer.wer(normalise(spoken), windowed) <= jiwer.wer(normalise(spoken), one_call) + 0.01
 
 
-def test_a_window_ends_where_one_call_would_start_a_chunk(tmp_path: Path):
-    from podscribe.transcribe import DecodingGuards, plan_chunks
+def test_windows_hold_whole_batches_of_the_chunks_one_call_would_make(
+    two_and_a_half_minutes: tuple[np.ndarray, str],
+):
+    from podscribe.transcribe import DecodingGuards, plan_windows, speech_chunks
 
-    encoded, _ = make_episode(tmp_path, seconds=150, codec="mp3", seed=5)
-    audio = decode_audio_file(encoded)
+    audio, _ = two_and_a_half_minutes
     guards = DecodingGuards()
-    whole = plan_chunks(audio, 0, len(audio), final=True, guards=guards)
-    chunk_starts, laid = [], 0
-    for piece in whole.speech:
-        if any(start == laid for start, _ in whole.chunks):
-            chunk_starts.append(piece["start"])
-        laid += piece["end"] - piece["start"]
-    assert len(chunk_starts) == len(whole.chunks) >= 5
+    whole = speech_chunks(audio, 0, len(audio), guards=guards)
+    assert len(whole) >= 5
+    plans = list(plan_windows(audio, 0, window_seconds=45, batch_size=2, guards=guards))
+    assert plans[0].start == 0 and plans[-1].end == len(audio)
+    for earlier, later in itertools.pairwise(plans):
+        assert earlier.end == later.start == later.chunks[0][0][0]
+    assert [len(plan.chunks) for plan in plans[:-1]] == [2] * (len(plans) - 1)
+    assert 1 <= len(plans[-1].chunks) <= 3  # a short remainder joins the last window
+    planned = [chunk for plan in plans for chunk in plan.chunks]
+    assert len(planned) == len(whole)
+    assert planned[0] == whole[0]  # same start, same frames: the very same chunk
+    # Later stretches restart VAD: a chunk's edges may move by a frame (32 ms), no more.
+    for ours, theirs in zip(planned, whole, strict=True):
+        assert abs(ours[0][0] - theirs[0][0]) <= 512 and abs(ours[-1][1] - theirs[-1][1]) <= 512
+    resumed = list(
+        plan_windows(audio, plans[1].start, window_seconds=45, batch_size=2, guards=guards)
+    )
+    assert [plan.chunks for plan in resumed] == [plan.chunks for plan in plans[1:]]
 
-    first = plan_chunks(audio, 0, 45 * SAMPLE_RATE, final=False, guards=guards)
-    assert first.chunks == whole.chunks[: len(first.chunks)]  # same start, same frames
-    assert first.end == chunk_starts[len(first.chunks)]
-    edge = first.end
-    for _ in range(3):  # later windows restart VAD: a frame (32 ms) of leeway
-        plan = plan_chunks(audio, edge, edge + 45 * SAMPLE_RATE, final=False, guards=guards)
-        assert plan.chunks and plan.end < 45 * SAMPLE_RATE
-        edge += plan.end
-        assert min(abs(edge - start) for start in chunk_starts) <= 512
-    last = plan_chunks(audio, edge, len(audio), final=True, guards=guards)
-    assert last.end == len(audio) - edge
+
+def test_a_window_is_about_as_long_as_asked_in_whole_batches(
+    two_and_a_half_minutes: tuple[np.ndarray, str],
+):
+    from podscribe.transcribe import DecodingGuards, plan_windows
+
+    audio, _ = two_and_a_half_minutes
+    guards = DecodingGuards()
+    plans = list(plan_windows(audio, 0, window_seconds=300, batch_size=8, guards=guards))
+    assert len(plans) == 1 and plans[0].end == len(audio)  # 150 s: one window, all chunks
+    plans = list(plan_windows(audio, 0, window_seconds=60, batch_size=1, guards=guards))
+    assert [len(plan.chunks) for plan in plans[:-1]] == [2] * (len(plans) - 1)
 
 
 @pytest.mark.parametrize("batch_size", [8, 0], ids=["batched", "sequential"])
