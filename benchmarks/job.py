@@ -296,6 +296,8 @@ def _print(
             f"{measured.cpu_seconds:8.1f}{wer:8.3f}{measured.peak_rss_mb:13.0f}"
         )
     print(f"CPU time ratio job / bare: {job.cpu_seconds / bare.cpu_seconds:.3f}")
+    apart = _wer(bare.report["text"], job.report["text"])
+    print(f"job transcript against bare's (same options): WER {apart:.4f} (0: word for word)")
     no_worse = job_wer <= min(bare_wer, unprompted_wer) + 1e-9
     goal = "met" if ratio <= 1.10 and no_worse else "NOT met"
     print(

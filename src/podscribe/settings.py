@@ -503,7 +503,10 @@ class Settings(BaseSettings):
         300,
         ge=10,
         validation_alias=_env("PODSCRIBE_CHECKPOINT_AUDIO_SECONDS"),
-        description="Audio transcribed between checkpoints written to storage.",
+        description=(
+            "About how much audio is transcribed between checkpoints written to storage "
+            "(rounded to whole batches of 30-second chunks)."
+        ),
     )
     progress_interval_seconds: float = Field(
         3.0,
