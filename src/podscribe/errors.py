@@ -17,6 +17,7 @@ and the README documents every one. Rename nothing; add new classes instead.
     │   ├── UnsupportedMediaTypeError  unsupported_media_type      (415)
     │   ├── RateLimitedError           rate_limited                (429)
     │   ├── TranscriptNotReadyError    transcript_not_ready        (409)
+    │   ├── TranscriptGoneError        transcript_gone             (410)
     │   ├── RouteNotFoundError         not_found                   (404)
     │   └── MethodNotAllowedError      method_not_allowed          (405)
     ├── EpisodeLinkError               (422: a URL that names no episode)
@@ -153,6 +154,14 @@ class TranscriptNotReadyError(RequestError):
     code = "transcript_not_ready"
     http_status = 409
     title = "Transcript not ready"
+
+
+class TranscriptGoneError(RequestError):
+    """A succeeded job's transcript is no longer in storage (a retention rule, a person)."""
+
+    code = "transcript_gone"
+    http_status = 410
+    title = "Transcript gone"
 
 
 class RouteNotFoundError(RequestError):

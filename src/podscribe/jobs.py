@@ -43,7 +43,9 @@ TRANSITIONS: Mapping[JobStatus, frozenset[JobStatus]] = {
     JobStatus.QUEUED: frozenset({JobStatus.DISPATCHED, JobStatus.FAILED}),
     JobStatus.DISPATCHED: frozenset({JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.FAILED}),
     JobStatus.RUNNING: frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.QUEUED}),
-    JobStatus.SUCCEEDED: frozenset(),
+    # A succeeded job whose transcript was removed from storage fails as transcript_gone,
+    # so that submitting the episode again transcribes it anew.
+    JobStatus.SUCCEEDED: frozenset({JobStatus.FAILED}),
     JobStatus.FAILED: frozenset({JobStatus.QUEUED}),
 }
 

@@ -122,7 +122,7 @@ def test_claim_next_queued_skips_locked_rows(engine: Engine) -> None:
         (JobStatus.QUEUED, JobStatus.SUCCEEDED),
         (JobStatus.DISPATCHED, JobStatus.SUCCEEDED),
         (JobStatus.SUCCEEDED, JobStatus.QUEUED),
-        (JobStatus.SUCCEEDED, JobStatus.FAILED),
+        (JobStatus.SUCCEEDED, JobStatus.RUNNING),
         (JobStatus.FAILED, JobStatus.RUNNING),
         (JobStatus.FAILED, JobStatus.SUCCEEDED),
         (JobStatus.RUNNING, JobStatus.DISPATCHED),

@@ -232,6 +232,40 @@ def test_transcripts_stream_with_their_content_types(client: Any, engine: Engine
     )
 
 
+def test_a_transcript_removed_from_storage_is_gone_and_a_new_submission_transcribes_it_again(
+    client: Any, subscription: tuple[str, str], engine: Engine
+) -> None:
+    job_id = submit(client).get_json()["id"]
+    store = TranscriptStore(get_settings())
+    store.ensure_bucket()
+    objects = {
+        fmt: store.put(transcript_object_name(job_id, fmt), f"{fmt} words", content_type)
+        for fmt, content_type in TRANSCRIPT_FORMATS.items()
+    }
+    with transaction(engine) as conn:
+        claim_for_dispatch(conn, job_id, lease_seconds=60, max_attempts=3)
+        start_running(conn, job_id, lease_seconds=60)
+        succeed(conn, job_id, transcript_objects=objects)
+    url = f"/v1/transcriptions/{job_id}/transcript"
+    assert client.get(f"{url}?format=srt", headers=AUTH).status_code == 200
+    store.delete(objects["srt"])  # what a lifecycle Delete rule on the bucket does
+
+    gone = client.get(f"{url}?format=srt", headers=AUTH)
+    assert_problem(gone, 410, "transcript_gone")
+    assert "submit the episode again" in gone.get_json()["detail"]
+    status = client.get(f"/v1/transcriptions/{job_id}", headers=AUTH).get_json()
+    assert status["status"] == "failed"
+    assert status["error"]["code"] == "transcript_gone"
+    assert_problem(client.get(f"{url}?format=txt", headers=AUTH), 409, "transcript_not_ready")
+
+    again = submit(client)
+    assert again.status_code == 202
+    assert again.get_json()["id"] == job_id and again.get_json()["status"] == "queued"
+    assert pull_job_ids(subscription[1]) == [job_id, job_id]  # woken again for the new run
+    with transaction(engine) as conn:
+        assert get_job(conn, job_id).attempts == 0
+
+
 def test_a_running_job_serves_its_partial_transcript_in_every_format(
     client: Any, engine: Engine
 ) -> None:

@@ -42,6 +42,7 @@ from podscribe.api.validation import (
 from podscribe.db import create_db_engine, transaction
 from podscribe.errors import (
     InvalidRequestError,
+    JobStateConflictError,
     MethodNotAllowedError,
     PayloadTooLargeError,
     PodscribeError,
@@ -49,11 +50,12 @@ from podscribe.errors import (
     RateLimitedError,
     RouteNotFoundError,
     StorageError,
+    TranscriptGoneError,
     TranscriptNotReadyError,
     UnauthorizedError,
 )
 from podscribe.formats import RENDERERS, Transcript
-from podscribe.jobs import JobStatus, SubmitOutcome, create_or_get_job, get_job
+from podscribe.jobs import Job, JobStatus, SubmitOutcome, create_or_get_job, fail, get_job
 from podscribe.log import configure_logging, parse_trace_header, trace_context
 from podscribe.messaging import JobMessage, JobPublisher
 from podscribe.ratelimit import Bucket, RateDecision, RateLimiter
@@ -356,9 +358,7 @@ class SubmitApi:
             try:
                 chunks = self.store.stream(name)
             except FileNotFoundError:
-                raise StorageError(
-                    f"the transcript of job {job.id} is missing from storage"
-                ) from None
+                raise self._transcript_gone(job) from None
         content_type = TRANSCRIPT_FORMATS[query.format]
         if content_type in _TEXT_TYPES:
             content_type += "; charset=utf-8"
@@ -368,6 +368,28 @@ class SubmitApi:
             "private, max-age=3600" if not query.partial else "no-store"
         )
         return response
+
+    def _transcript_gone(self, job: Job) -> TranscriptGoneError:
+        """Fail the job as ``transcript_gone``: a new submission then transcribes it again."""
+        message = (
+            f"the transcript of job {job.id} is no longer in storage (removed by a retention "
+            "rule or by hand); submit the episode again to transcribe it anew"
+        )
+        try:
+            with transaction(self.engine) as conn:
+                fail(
+                    conn,
+                    job.id,
+                    JobStatus.SUCCEEDED,
+                    code=TranscriptGoneError.code,
+                    message=message,
+                )
+        except JobStateConflictError:
+            pass  # submitted again meanwhile: it is already on its way back
+        log.warning(
+            "a succeeded job's transcript is missing from storage", extra={"job_id": job.id}
+        )
+        return TranscriptGoneError(message)
 
     def _partial(self, job_id: str, checkpoint: str, fmt: str) -> Iterator[bytes]:
         """A running job's checkpoint (the segments done so far), rendered in ``fmt``."""

@@ -26,6 +26,7 @@ from podscribe.errors import (
     RateLimitedError,
     RouteNotFoundError,
     StorageError,
+    TranscriptGoneError,
     TranscriptNotReadyError,
     UnauthorizedError,
     UnsupportedMediaTypeError,
@@ -42,6 +43,7 @@ API_ERRORS: tuple[type[PodscribeError], ...] = (
     RouteNotFoundError,
     MethodNotAllowedError,
     TranscriptNotReadyError,
+    TranscriptGoneError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
     NotApplePodcastsError,
@@ -368,6 +370,11 @@ def _paths() -> dict[str, Any]:
                     **common,
                     "404": _problem(404, "No such job, or not visible to this key"),
                     "409": _problem(409, "The job has not succeeded (yet)"),
+                    "410": _problem(
+                        410,
+                        "The transcript was removed from storage; the job is now failed as "
+                        "`transcript_gone` and submitting the episode again transcribes it anew",
+                    ),
                 },
             }
         },
