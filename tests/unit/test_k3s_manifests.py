@@ -528,12 +528,21 @@ def test_every_podscribe_container_gets_valid_settings(
         assert seen[launcher].k8s_namespace == NAMESPACE
         assert str(seen[launcher].k8s_job_template) == "/etc/podscribe/job-template.yaml"
     assert seen["submit/submit"].api_key_values
+    # Every part that sends webhooks signs them (an unsigned webhook cannot be trusted).
+    for sender in ("dispatch/dispatch", "sweep/sweep", "podscribe-job/transcribe"):
+        secret_value = seen[sender].webhook_secret
+        assert secret_value is not None and secret_value.get_secret_value(), sender
 
 
 def test_secrets_never_travel_as_plain_values(
     objects: list[dict[str, Any]], workloads: list[Workload]
 ) -> None:
-    sensitive = {"PODSCRIBE_API_KEYS", "PODSCRIBE_DATABASE_URL", "PODSCRIBE_DB_PASSWORD"}
+    sensitive = {
+        "PODSCRIBE_API_KEYS",
+        "PODSCRIBE_DATABASE_URL",
+        "PODSCRIBE_DB_PASSWORD",
+        "PODSCRIBE_WEBHOOK_SECRET",
+    }
     for configmap in by_kind(objects, "ConfigMap"):
         assert not sensitive & set(configmap.get("data", {})), configmap["metadata"]["name"]
     for workload in workloads:
