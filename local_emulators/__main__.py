@@ -22,6 +22,8 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
     state = profile.up(settings, with_fixtures=args.with_fixtures)
     print(f"submit URL: {state.submit_url}")
     print(f"API key:    {state.api_key}")
+    if settings.webhook_secret is None and settings.webhook_secret_version is None:
+        print(f"webhooks are signed with the secret in {profile.webhook_secret_path(settings)}")
     return 0
 
 

@@ -86,6 +86,11 @@ def state_dir(settings: Settings) -> Path:
     return settings.local_state_dir.resolve()
 
 
+def webhook_secret_path(settings: Settings) -> Path:
+    """Where the local profile keeps the webhook signing secret it made."""
+    return state_dir(settings) / "webhook-secret"
+
+
 def state_path(settings: Settings) -> Path:
     return state_dir(settings) / "state.json"
 
@@ -146,14 +151,18 @@ def _answers_200(url: str) -> bool:
 def _api_key(settings: Settings, directory: Path) -> str:
     if settings.api_keys:
         return settings.api_key_values[0]
-    key_file = directory / "api-key"
-    if key_file.exists():
-        return key_file.read_text().strip()
-    key = "local-" + secrets.token_urlsafe(24)
-    directory.mkdir(parents=True, exist_ok=True)
-    key_file.write_text(key)
-    key_file.chmod(0o600)
-    return key
+    return _kept_secret(directory / "api-key", prefix="local-")
+
+
+def _kept_secret(path: Path, *, prefix: str = "") -> str:
+    """A random secret made once per state folder and kept there (owner-only), then reused."""
+    if path.exists():
+        return path.read_text().strip()
+    value = prefix + secrets.token_urlsafe(24)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(value)
+    return value
 
 
 def _create_pubsub_resources(settings: Settings, dispatch_port: int, sweep_port: int) -> None:
@@ -224,6 +233,10 @@ def _wiring(settings: Settings, state: ProfileState, directory: Path) -> dict[st
         "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{settings.local_pubsub_port}",
         "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{settings.local_gcs_port}",
     }
+    if settings.webhook_secret is None and settings.webhook_secret_version is None:
+        # Webhooks from the local profile are signed like production's; receivers under
+        # development verify against the secret in the state folder.
+        wiring["PODSCRIBE_WEBHOOK_SECRET"] = _kept_secret(webhook_secret_path(settings))
     if state.redis_url:
         wiring["PODSCRIBE_REDIS_URL"] = state.redis_url
     if state.with_fixtures:

@@ -91,6 +91,7 @@ def test_up_transcribe_cli_down_leaves_nothing_running(
     api_key = next(
         line.split()[-1] for line in started.stdout.splitlines() if line.startswith("API key:")
     )
+    assert f"signed with the secret in {tmp_path / 'state' / 'webhook-secret'}" in started.stdout
     state = json.loads((tmp_path / "state" / "state.json").read_text())
     names = {record["name"] for record in state["processes"]}
     assert {
@@ -185,3 +186,26 @@ def test_each_state_folder_gets_a_database_of_its_own(tmp_path: Path) -> None:
         for url in set(urls):
             admin.run(f"DROP DATABASE IF EXISTS {identifier(url.rsplit('/', 1)[1])} WITH (FORCE)")
         admin.close()
+
+
+def test_webhooks_are_signed_with_a_secret_kept_in_the_state_folder(tmp_path: Path) -> None:
+    from local_emulators.profile import ProfileState, _wiring, webhook_secret_path
+
+    folder = tmp_path / "state"
+    settings = load_settings(env="local", local_state_dir=folder)
+    state = ProfileState(
+        submit_url="http://127.0.0.1:1",
+        api_key="local-key",
+        database_url="postgresql://127.0.0.1/podscribe",
+        redis_url=None,
+        project_id=settings.project_id,
+        with_fixtures=False,
+    )
+    made = _wiring(settings, state, folder)["PODSCRIBE_WEBHOOK_SECRET"]
+    kept = webhook_secret_path(settings)
+    assert len(made) >= 32 and kept.read_text() == made
+    assert kept.stat().st_mode & 0o077 == 0  # the owner's alone
+    assert _wiring(settings, state, folder)["PODSCRIBE_WEBHOOK_SECRET"] == made  # kept, reused
+    # A secret the caller configured is theirs to pass on: none is made.
+    configured = load_settings(env="local", local_state_dir=folder, webhook_secret="x" * 40)
+    assert "PODSCRIBE_WEBHOOK_SECRET" not in _wiring(configured, state, folder)
