@@ -31,7 +31,10 @@ JOB_ID_LABEL = "podscribe-job-id"
 
 
 def _copy(job: aiplatform_v1.CustomJob) -> aiplatform_v1.CustomJob:
-    return aiplatform_v1.CustomJob.deserialize(aiplatform_v1.CustomJob.serialize(job))
+    copied: aiplatform_v1.CustomJob = aiplatform_v1.CustomJob.deserialize(
+        aiplatform_v1.CustomJob.serialize(job)
+    )
+    return copied
 
 
 @dataclass(frozen=True)
@@ -134,11 +137,11 @@ class FakeVertex:
         with self._lock:
             self._region_refusals[region] = refusal
 
-    def set_state(self, name: str, state: aiplatform_v1.JobState, message: str = "") -> None:
-        """What later reads of the CustomJob ``name`` report."""
+    def set_state(self, name: str, state: int, message: str = "") -> None:
+        """What later reads of the CustomJob ``name`` report (``state``: a ``JobState``)."""
         with self._lock:
             job = self._jobs[name]
-            job.state = state
+            job.state = aiplatform_v1.JobState(state)
             if message:
                 job.error = {"code": 9, "message": message}
 

@@ -14,6 +14,7 @@ from podscribe import jobs
 from podscribe.db import transaction
 from podscribe.errors import IllegalTransitionError, JobNotFoundError, JobStateConflictError
 from podscribe.jobs import JobStatus, SubmitOutcome
+from podscribe.settings import Settings
 
 T = TypeVar("T")
 
@@ -54,7 +55,7 @@ def race(count: int, action: Callable[[], T]) -> list[T | BaseException]:
 
 
 @pytest.fixture
-def wide_engine(settings, engine) -> Engine:  # type: ignore[no-untyped-def]
+def wide_engine(settings: Settings, engine: Engine) -> Engine:
     engine.dispose()
     return sa.create_engine(engine.url, pool_size=20, max_overflow=5)
 

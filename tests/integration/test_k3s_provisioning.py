@@ -49,7 +49,9 @@ def publish(emulator: str, topic_path: str, payload: dict[str, Any]) -> None:
         assert response.status == 200
 
 
-def provision_pubsub(emulator: str, project: str, push_base: str) -> subprocess.CompletedProcess:
+def provision_pubsub(
+    emulator: str, project: str, push_base: str
+) -> subprocess.CompletedProcess[str]:
     return run_script(
         "provision-pubsub.sh",
         {

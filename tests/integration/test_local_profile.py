@@ -18,9 +18,9 @@ from pg8000.native import identifier
 
 from local_emulators.fixtures import EPISODE
 from local_emulators.processes import group_alive
-from local_emulators.profile import _database
+from local_emulators.profile import ProfileState, _database, _Starter, _wiring, webhook_secret_path
 from podscribe.client import PodscribeClient
-from podscribe.settings import load_settings
+from podscribe.settings import Settings, load_settings
 from tests.services import REDIS_URL, admin_connection, free_port, throwaway_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,6 +70,18 @@ def _processes_mentioning(text: str) -> list[int]:
             if text in cmdline:
                 found.append(int(entry.name))
     return found
+
+
+def _state(settings: Settings) -> ProfileState:
+    """A profile's state before anything started."""
+    return ProfileState(
+        submit_url="http://127.0.0.1:1",
+        api_key="local-key",
+        database_url="",
+        redis_url=None,
+        project_id=settings.project_id,
+        with_fixtures=False,
+    )
 
 
 @pytest.fixture
@@ -173,7 +185,10 @@ def test_each_state_folder_gets_a_database_of_its_own(tmp_path: Path) -> None:
     # the database made for that folder, never with another checkout's.
     settings = load_settings(env="local", database_url=None)
     first, second = tmp_path / "one", tmp_path / "two"
-    urls = [_database(settings, folder, None, io.StringIO()) for folder in (first, second, first)]
+    urls = [
+        _database(settings, folder, _Starter(settings, _state(settings), folder), io.StringIO())
+        for folder in (first, second, first)
+    ]
     admin = admin_connection()
     try:
         assert urls[0] == urls[2]
@@ -189,18 +204,9 @@ def test_each_state_folder_gets_a_database_of_its_own(tmp_path: Path) -> None:
 
 
 def test_webhooks_are_signed_with_a_secret_kept_in_the_state_folder(tmp_path: Path) -> None:
-    from local_emulators.profile import ProfileState, _wiring, webhook_secret_path
-
     folder = tmp_path / "state"
     settings = load_settings(env="local", local_state_dir=folder)
-    state = ProfileState(
-        submit_url="http://127.0.0.1:1",
-        api_key="local-key",
-        database_url="postgresql://127.0.0.1/podscribe",
-        redis_url=None,
-        project_id=settings.project_id,
-        with_fixtures=False,
-    )
+    state = _state(settings)
     made = _wiring(settings, state, folder)["PODSCRIBE_WEBHOOK_SECRET"]
     kept = webhook_secret_path(settings)
     assert len(made) >= 32 and kept.read_text() == made

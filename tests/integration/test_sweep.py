@@ -60,7 +60,7 @@ def wakeups(sweep_settings: Settings) -> str:
     publisher.create_topic(name=topic)
     subscription = subscriber.subscription_path(TEST_PROJECT, f"{sweep_settings.pubsub_topic}-pull")
     subscriber.create_subscription(name=subscription, topic=topic)
-    return subscription
+    return str(subscription)
 
 
 def published(subscription: str) -> list[str]:

@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
@@ -31,7 +32,7 @@ URL = "https://podcasts.apple.com/us/podcast/show/id1535809341?i=1000651234567"
 
 
 def post(body: bytes | str, content_type: str | None = "application/json") -> Request:
-    headers = {"Content-Type": content_type} if content_type else {}
+    headers = Headers({"Content-Type": content_type} if content_type else {})
     builder = EnvironBuilder(method="POST", path="/v1/transcriptions", data=body, headers=headers)
     return Request(builder.get_environ())
 
@@ -127,7 +128,7 @@ def test_the_size_cap_holds_without_a_content_length() -> None:
         method="POST",
         path="/",
         input_stream=io.BytesIO(body),
-        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        headers=Headers({"Content-Type": "application/json", "Transfer-Encoding": "chunked"}),
     )
     environ = builder.get_environ()
     environ.pop("CONTENT_LENGTH", None)
@@ -173,7 +174,7 @@ def test_bad_transcript_queries(args: dict[str, str]) -> None:
 
 
 def request_from(remote: str, forwarded: str | None = None) -> Request:
-    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    headers = Headers({"X-Forwarded-For": forwarded} if forwarded else {})
     builder = EnvironBuilder(path="/", headers=headers, environ_base={"REMOTE_ADDR": remote})
     return Request(builder.get_environ())
 

@@ -365,10 +365,10 @@ def test_only_the_launcher_identity_holds_an_api_token(
         assert account["automountServiceAccountToken"] is (name == DISPATCH_ACCOUNT), name
     launchers = set()
     for workload in workloads:
-        account = workload.pod.get("serviceAccountName")
-        assert account, workload.name
-        assert workload.pod["automountServiceAccountToken"] is (account == DISPATCH_ACCOUNT)
-        if account == DISPATCH_ACCOUNT:
+        account_name = workload.pod.get("serviceAccountName")
+        assert account_name, workload.name
+        assert workload.pod["automountServiceAccountToken"] is (account_name == DISPATCH_ACCOUNT)
+        if account_name == DISPATCH_ACCOUNT:
             launchers.add(workload.label)
     assert launchers == {"dispatch", "sweep"}
 

@@ -51,7 +51,9 @@ def sweep(event):
 """
 
 
-def run_script(name: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+def run_script(
+    name: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     base = {"PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"}
     return subprocess.run(
         [SH, str(SCRIPTS / name)],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from podscribe.errors import SettingsError
@@ -52,7 +54,7 @@ def test_secrets_are_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "hunter2" not in text
 
 
-def test_secret_files_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_secret_files_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "PODSCRIBE_API_KEYS").write_text("from-secret-manager")
     monkeypatch.setenv("PODSCRIBE_SECRETS_DIR", str(tmp_path))
     assert load_settings().api_key_values == ["from-secret-manager"]

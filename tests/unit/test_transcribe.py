@@ -17,6 +17,7 @@ from podscribe.transcribe import (
     SAMPLE_RATE,
     EngineConfig,
     Segment,
+    TranscribedWindow,
     Transcriber,
     compression_ratio,
     decode_audio_file,
@@ -173,7 +174,8 @@ def test_windows_decode_the_chunks_one_call_over_the_whole_episode_would(
     )
     expected = list(whole)
     engine = Transcriber(replace(config, batch_size=2), model=transcriber.model)
-    windows, got = [], []
+    windows: list[TranscribedWindow] = []
+    got: list[Segment] = []
     for window in engine.windows(audio, window_seconds=45, initial_prompt=prompt):
         windows.append(window)
         got.extend(window.segments)

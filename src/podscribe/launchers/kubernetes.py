@@ -17,7 +17,7 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 from podscribe.errors import LaunchError, SettingsError
 from podscribe.jobs import Job

@@ -255,7 +255,7 @@ def default_client_factory(settings: Settings) -> Callable[[str], aiplatform_v1.
     def build(region: str) -> aiplatform_v1.JobServiceClient:
         endpoint = settings.vertex_api_endpoint or f"{region}-aiplatform.googleapis.com"
         if _is_loopback(endpoint):
-            import grpc  # type: ignore[import-untyped]
+            import grpc
             from google.cloud.aiplatform_v1.services.job_service.transports.grpc import (
                 JobServiceGrpcTransport,
             )
