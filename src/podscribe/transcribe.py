@@ -14,12 +14,13 @@ A window must not change what the decoder hears. The batched pipeline packs the 
 Silero VAD finds into chunks of up to 30 seconds, greedily from the start; a window that began
 its own packing at an arbitrary point would cut chunks differently from one call over the whole
 episode, and Whisper reads words at chunk edges differently (measured: up to a point of word
-error rate either way per window edge). So each window here runs the same VAD and the same
-greedy packing, keeps only its complete chunks and hands the last, unfinished one to the next
-window, which starts exactly where that chunk starts: the chunks, and so the words, are the
-ones a single call would have produced. The pipeline then decodes the window's chunks as clips
-of the speech laid end to end, which is what it does internally after its own VAD, and
-faster-whisper's ``restore_speech_timestamps`` maps times back onto the episode.
+error rate either way per window edge). So :func:`plan_windows` runs the same VAD and the same
+greedy packing a stretch at a time, keeps each stretch's complete chunks and starts the next
+stretch where the unfinished one starts; a window is a whole number of batches of those
+chunks, and the next window starts exactly where its first chunk starts: the chunks, and so
+the words, are the ones a single call would have produced. The pipeline then decodes the
+window's chunks as clips of the speech laid end to end, which is what it does internally after
+its own VAD, and faster-whisper's ``restore_speech_timestamps`` maps times back.
 
 Whisper invents text over silence and loops on long audio. Against that: Silero VAD skips
 non-speech, earlier text is never fed back as a prompt (``condition_on_previous_text=False``),
@@ -312,8 +313,9 @@ class Transcriber:
         Args:
             audio: 16 kHz mono float32 samples of the whole episode.
             start_seconds: where to begin (a checkpoint's end on a retried attempt).
-            window_seconds: nominal window length; the last window may be up to half as long
-                again, so no window is a short remainder.
+            window_seconds: about how much audio a window holds (rounded to whole batches of
+                chunks when batched with VAD); the last window may be up to half as long again,
+                so no window is a short remainder.
             initial_prompt: words to expect (the show and the title: names spelled right).
             language: the language; default the config's, else detected on the first window.
 
