@@ -9,7 +9,8 @@ import importlib
 import sys
 
 BENCHMARKS: dict[str, str] = {
-    "job": "benchmarks.job",  # whole transcription job vs bare faster-whisper
+    "job": "benchmarks.job",  # whole transcription job vs bare faster-whisper (espeak: speed)
+    "accuracy": "benchmarks.accuracy",  # real human speech: WER, coverage, speed vs sequential
     "api": "benchmarks.api",  # submit API (POST dedupe hit, GET status) vs bare "hello"
 }
 

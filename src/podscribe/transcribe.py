@@ -4,23 +4,10 @@ The same code runs in the Vertex job on a GPU (``float16``) and locally on the C
 only :class:`EngineConfig` differs. The model loads once per process (:func:`load_model` is
 cached) and faster-whisper is imported lazily, so importing this module is cheap.
 
-Audio is transcribed in windows of a few minutes rather than in one call. faster-whisper's
-batched pipeline computes the mel features of every chunk before decoding the first one, and
-its voice activity detection copies the whole audio twice over, so one call over a six-hour
-episode would hold gigabytes beside the audio; a window bounds that to a few megabytes, gives
-the job a natural checkpoint boundary, and lets a retried attempt start at any window edge.
-
-A window must not change what the decoder hears. The batched pipeline packs the speech that
-Silero VAD finds into chunks of up to 30 seconds, greedily from the start; a window that began
-its own packing at an arbitrary point would cut chunks differently from one call over the whole
-episode, and Whisper reads words at chunk edges differently (measured: up to a point of word
-error rate either way per window edge). So :func:`plan_windows` runs the same VAD and the same
-greedy packing a stretch at a time, keeps each stretch's complete chunks and starts the next
-stretch where the unfinished one starts; a window is a whole number of batches of those
-chunks, and the next window starts exactly where its first chunk starts: the chunks, and so
-the words, are the ones a single call would have produced. The pipeline then decodes the
-window's chunks as clips of the speech laid end to end, which is what it does internally after
-its own VAD, and faster-whisper's ``restore_speech_timestamps`` maps times back.
+Audio is transcribed in windows of a few minutes (:mod:`podscribe.windowing` plans them as
+whole batches of the chunks one pass over the episode would make), each decoded by the batched
+pipeline until every stretch of its speech is covered (:mod:`podscribe.batched`: Whisper ends
+chunks early on real speech, and what it skipped is decoded again, as sequential decoding would).
 
 Whisper invents text over silence and loops on long audio. Against that: Silero VAD skips
 non-speech, earlier text is never fed back as a prompt (``condition_on_previous_text=False``),
@@ -32,7 +19,6 @@ too well (a repetition loop) is decoded again sequentially, with temperature fal
 
 from __future__ import annotations
 
-import collections
 import ctypes
 import functools
 import gc
@@ -47,9 +33,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from podscribe.batched import CoveringDecoder
 from podscribe.errors import DecodeFailedError
 from podscribe.segments import Segment, Word
 from podscribe.settings import Settings
+from podscribe.windowing import (
+    CHUNK_SAMPLES,
+    SAMPLE_RATE,
+    WindowPlan,
+    cut_point,
+    fixed_chunks,
+    plan_windows,
+)
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -69,14 +64,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16_000
 DEFAULT_MODEL_NAME = "tiny.en"
-_CUT_SEARCH_SECONDS = 10.0
-_CUT_FRAME_SECONDS = 0.05
-_CUT_SMOOTH_FRAMES = 8  # 400 ms
-_CHUNK_SECONDS = 30.0
-_CHUNK_SAMPLES = int(_CHUNK_SECONDS * SAMPLE_RATE)
-_VAD_FRAME = 512  # samples Silero VAD judges at a time
 
 
 @dataclass(frozen=True)
@@ -94,6 +82,9 @@ class DecodingGuards:
             already failed).
         min_silence_ms: VAD: silence this long splits speech.
         speech_pad_ms: VAD: padding kept around speech.
+        uncovered_seconds: batched path: a chunk's speech this long that its text does not
+            cover (where the model stopped early or skipped) is decoded again.
+        max_rounds: batched path: decoding rounds per window at most, the first included.
     """
 
     compression_ratio_threshold: float = 2.4
@@ -104,6 +95,8 @@ class DecodingGuards:
     redo_temperatures: tuple[float, ...] = (0.2, 0.5, 0.8)
     min_silence_ms: int = 160
     speech_pad_ms: int = 400
+    uncovered_seconds: float = 1.5
+    max_rounds: int = 3
 
 
 @dataclass(frozen=True)
@@ -316,7 +309,10 @@ class Transcriber:
             window_seconds: about how much audio a window holds (rounded to whole batches of
                 chunks when batched with VAD); the last window may be up to half as long again,
                 so no window is a short remainder.
-            initial_prompt: words to expect (the show and the title: names spelled right).
+            initial_prompt: words to expect (the show and the title: names spelled right), given
+                to the episode's opening only: the first chunk when batched, the first 30 s
+                when sequential. Applied to every chunk it made the batched pipeline end chunks
+                early and lose speech (see docs/transcription.md).
             language: the language; default the config's, else detected on the first window.
 
         Yields:
@@ -329,10 +325,11 @@ class Transcriber:
                 _return_freed_memory()
             offset = start / SAMPLE_RATE
             piece = audio[start:end]  # a view: no copy of the samples
+            prompt = initial_prompt if start == 0 else None  # the opening names the show
             if plan is None:
-                segments, detected = self._transcribe(piece, initial_prompt, language)
+                segments, detected = self._transcribe(piece, prompt, language)
             else:
-                segments, detected = self._transcribe_planned(piece, plan, initial_prompt, language)
+                segments, detected = self._transcribe_planned(piece, plan, prompt, language)
             language = language or detected
             yield TranscribedWindow(
                 start=offset,
@@ -345,22 +342,24 @@ class Transcriber:
         self, audio: np.ndarray, first: int, window_seconds: float
     ) -> Iterator[tuple[int, int, WindowPlan | None]]:
         """Where the windows start and end (samples), with their chunks when planned."""
+        guards = self.config.guards
         if self.config.batch_size > 0 and self.config.vad_filter:
             for plan in plan_windows(
                 audio,
                 first,
                 window_seconds=window_seconds,
                 batch_size=self.config.batch_size,
-                guards=self.config.guards,
+                min_silence_ms=guards.min_silence_ms,
+                speech_pad_ms=guards.speech_pad_ms,
             ):
                 yield plan.start, plan.end, plan
             return
         # Without VAD or batching there are no chunks to keep whole: end in a pause.
-        total, window = audio.shape[0], max(int(window_seconds * SAMPLE_RATE), _CHUNK_SAMPLES)
+        total, window = audio.shape[0], max(int(window_seconds * SAMPLE_RATE), CHUNK_SAMPLES)
         position = first
         while position < total:
             last = position + window + window // 2 >= total  # no short remainder
-            end = total if last else _cut_point(audio, position + window)
+            end = total if last else cut_point(audio, position + window)
             yield position, end, None
             position = end
 
@@ -371,12 +370,15 @@ class Transcriber:
         initial_prompt: str | None,
         language: str | None,
     ) -> tuple[Iterator[Segment], str]:
-        """Decode the planned chunks with the batched pipeline, times mapped back onto ``audio``.
+        """Decode the planned chunks as clips of the speech laid end to end, times mapped back.
+
+        This is what the batched pipeline does after its own VAD; faster-whisper's
+        ``restore_speech_timestamps`` maps times back onto ``audio``.
 
         Args:
             audio: the window's samples (``plan.start`` to ``plan.end`` of the episode).
+            initial_prompt: given to the first chunk alone (see :meth:`windows`).
         """
-        from faster_whisper import BatchedInferencePipeline
         from faster_whisper.transcribe import restore_speech_timestamps
 
         pieces = [
@@ -390,20 +392,37 @@ class Transcriber:
         laid = np.cumsum(
             [0] + [sum(last - first for first, last in chunk) for chunk in plan.chunks]
         )
-        options = {**self._options(initial_prompt, language), "vad_filter": False}
-        raw, info = BatchedInferencePipeline(self.model).transcribe(
+        language = self._language(speech, language)
+        options = {**self._options(None, language), "vad_filter": False}
+        raw = self._covering(options).decode(
             speech,
-            batch_size=self.config.batch_size,
-            clip_timestamps=[
-                # Half a sample later than the boundary, so seconds * rate truncates back to
-                # exactly the boundary's sample and no chunk gains or loses one.
-                {"start": (first + 0.5) / SAMPLE_RATE, "end": (last + 0.5) / SAMPLE_RATE}
-                for first, last in itertools.pairwise(int(mark) for mark in laid)
-            ],
-            **options,
+            [(int(first), int(last)) for first, last in itertools.pairwise(laid)],
+            first_prompt=initial_prompt,
         )
         restored = restore_speech_timestamps(raw, pieces, SAMPLE_RATE)
-        return self._checked(restored, audio, options, info.language), info.language
+        return self._checked(restored, audio, options, language), language
+
+    def _covering(self, options: dict[str, Any]) -> CoveringDecoder:
+        guards = self.config.guards
+        return CoveringDecoder(
+            self.model,
+            batch_size=self.config.batch_size,
+            uncovered_seconds=guards.uncovered_seconds,
+            max_rounds=guards.max_rounds,
+            options={key: value for key, value in options.items() if key != "initial_prompt"},
+        )
+
+    def _language(self, audio: np.ndarray, language: str | None) -> str:
+        """The language asked for; else English for an English-only model; else detected.
+
+        Detected once per window, before decoding, so every round of it decodes alike.
+        """
+        if language:
+            return language
+        if not self.model.model.is_multilingual:
+            return "en"
+        detected, _, _ = self.model.detect_language(audio[:CHUNK_SAMPLES])
+        return str(detected)
 
     def _options(self, initial_prompt: str | None, language: str | None) -> dict[str, Any]:
         config, guards = self.config, self.config.guards
@@ -429,13 +448,12 @@ class Transcriber:
         config, guards = self.config, self.config.guards
         common = self._options(initial_prompt, language)
         if config.batch_size > 0:  # without VAD (with it, windows are planned)
-            from faster_whisper import BatchedInferencePipeline
-
-            common["clip_timestamps"] = _fixed_chunks(audio.shape[0] / SAMPLE_RATE)
-            raw, info = BatchedInferencePipeline(self.model).transcribe(
-                audio, batch_size=config.batch_size, **common
+            language = self._language(audio, language)
+            options = {**self._options(None, language), "vad_filter": False}
+            raw = self._covering(options).decode(
+                audio, fixed_chunks(audio.shape[0]), first_prompt=initial_prompt
             )
-            return self._checked(raw, audio, common, info.language), info.language
+            return self._checked(raw, audio, options, language), language
         raw, info = self.model.transcribe(
             audio,
             temperature=list(guards.temperatures),
@@ -535,144 +553,6 @@ def _convert(item: Any) -> Segment:
     )
 
 
-Chunk = tuple[tuple[int, int], ...]
-"""One chunk of the batched pipeline: its pieces of speech, (first, last) samples of the episode."""
-
-
-@dataclass(frozen=True)
-class WindowPlan:
-    """One window of the batched pipeline's chunks, planned ahead.
-
-    Attributes:
-        start: the window's first sample in the episode.
-        end: where it ends: where the next window's first chunk starts, or the episode's end.
-        chunks: the chunks it decodes, in order.
-    """
-
-    start: int
-    end: int
-    chunks: tuple[Chunk, ...]
-
-
-def plan_windows(
-    audio: np.ndarray,
-    start: int,
-    *,
-    window_seconds: float,
-    batch_size: int,
-    guards: DecodingGuards,
-) -> Iterator[WindowPlan]:
-    """Split the episode into windows of whole chunks, the chunks one call would make.
-
-    Speech is found and packed as ``BatchedInferencePipeline`` does it over the whole episode
-    (see :func:`speech_chunks`), a stretch at a time: each stretch keeps its complete chunks and
-    the next one starts where its unfinished last chunk starts. A window takes a whole number
-    of batches of chunks, about ``window_seconds`` of audio: a batch left part-empty at every
-    window would cost a GPU a whole batch's time. The last window takes a remainder of up to
-    half a window more, so no window is a short leftover.
-
-    Args:
-        audio: the whole episode, 16 kHz mono.
-        start: where to begin: 0, or where an earlier window ended (a chunk's start).
-        window_seconds: about how much audio a window holds (at least a batch of chunks).
-        batch_size: chunks decoded together.
-        guards: the VAD's silence and padding.
-    """
-    total = audio.shape[0]
-    stretch = max(int(window_seconds * SAMPLE_RATE), _CHUNK_SAMPLES)
-    per_window = batch_size * max(1, round(stretch / _CHUNK_SAMPLES / batch_size))
-    pending: collections.deque[Chunk] = collections.deque()
-    scanned = start  # complete chunks are known up to here; VAD goes on from here
-    position = start
-    while position < total:
-        while scanned < total and len(pending) <= per_window + per_window // 2:
-            stop = min(total, scanned + stretch)
-            chunks = speech_chunks(audio, scanned, stop, guards=guards)
-            if stop == total:
-                pending.extend(chunks)
-                scanned = total
-            elif len(chunks) >= 2:
-                pending.extend(chunks[:-1])  # the last may go on past the stretch
-                scanned = chunks[-1][0][0]
-            else:  # too little speech for two chunks: end in a pause and keep what is there
-                cut = _cut_point(audio, stop)
-                pending.extend(speech_chunks(audio, scanned, cut, guards=guards))
-                scanned = cut
-        rest = scanned >= total and len(pending) <= per_window + per_window // 2
-        taken = tuple(pending.popleft() for _ in range(len(pending) if rest else per_window))
-        end = pending[0][0][0] if pending else scanned
-        yield WindowPlan(start=position, end=end, chunks=taken)
-        position = end
-
-
-def speech_chunks(
-    audio: np.ndarray, start: int, stop: int, *, guards: DecodingGuards
-) -> list[Chunk]:
-    """Find the speech in ``audio[start:stop]`` and pack it as ``BatchedInferencePipeline`` does.
-
-    The pipeline's own VAD options and its greedy packing (``collect_chunks``): a chunk takes
-    speech until the next piece would make it longer than 30 seconds. Silero VAD judges frames
-    of 512 samples counted from the start of what it is given, so it is given audio from the
-    frame boundary at or before ``start``, on the same frames as a run over the whole episode
-    (off by half a frame, it moved speech edges by 16 ms and split a chunk differently).
-
-    Returns:
-        The chunks, their pieces in samples of the episode; the last may be unfinished.
-    """
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    aligned = start - start % _VAD_FRAME
-    found = get_speech_timestamps(
-        audio[aligned:stop],
-        VadOptions(
-            max_speech_duration_s=_CHUNK_SECONDS,
-            min_silence_duration_ms=guards.min_silence_ms,
-            speech_pad_ms=guards.speech_pad_ms,
-        ),
-        sampling_rate=SAMPLE_RATE,
-    )
-    chunks: list[list[tuple[int, int]]] = []
-    filled = _CHUNK_SAMPLES + 1  # the first piece opens a chunk
-    for piece in found:
-        first, last = max(aligned + piece["start"], start), aligned + piece["end"]
-        if last <= first:
-            continue
-        if filled + last - first > _CHUNK_SAMPLES:
-            chunks.append([])
-            filled = 0
-        chunks[-1].append((first, last))
-        filled += last - first
-    return [tuple(chunk) for chunk in chunks]
-
-
 def _shifted(segments: Iterator[Segment], seconds: float) -> Iterator[Segment]:
     """Non-empty segments moved ``seconds`` later (a function, so each window keeps its own)."""
     return (segment.shifted(seconds) for segment in segments if segment.text)
-
-
-def _fixed_chunks(duration: float) -> list[dict[str, float]]:
-    """Back-to-back 30-second clips: the batched pipeline's input when VAD is off."""
-    chunks = []
-    start = 0.0
-    while start < duration:
-        chunks.append({"start": start, "end": min(start + _CHUNK_SECONDS, duration)})
-        start += _CHUNK_SECONDS
-    return chunks
-
-
-def _cut_point(audio: np.ndarray, nominal: int) -> int:
-    """The middle of the quietest stretch in the seconds before ``nominal``: a pause.
-
-    Energy is summed over a few hundred milliseconds, so the cut lands in a pause between
-    phrases, not in the short closure of a consonant inside a word.
-    """
-    frame = int(_CUT_FRAME_SECONDS * SAMPLE_RATE)
-    low = max(0, nominal - int(_CUT_SEARCH_SECONDS * SAMPLE_RATE))
-    span = audio[low:nominal]
-    count = span.shape[0] // frame
-    if count < _CUT_SMOOTH_FRAMES + 1:
-        return nominal
-    energy = np.square(span[: count * frame].reshape(count, frame)).mean(axis=1)
-    smoothed = np.convolve(energy, np.ones(_CUT_SMOOTH_FRAMES), mode="valid")
-    quietest = int(np.argmin(smoothed)) + _CUT_SMOOTH_FRAMES // 2
-    return low + quietest * frame + frame // 2
