@@ -6,15 +6,25 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install system demo test lint bench bundles down clean
+.PHONY: install lock system demo test lint bench bundles down clean
 
-$(VENV)/.installed: pyproject.toml
+# Packages come from the lock (requirements/dev.txt: every extra plus the dev tools, each pinned
+# with PyPI's hashes), then the project itself without resolving anything.
+$(VENV)/.installed: pyproject.toml requirements/dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 install: $(VENV)/.installed
+
+# Regenerate every lock file in requirements/ from pyproject.toml (tools/lock.py, uv, PyPI only).
+# Pins are kept where still allowed; LOCK_ARGS=--upgrade moves all to the newest versions,
+# LOCK_ARGS='--upgrade-package ctranslate2' just one; the venv then follows the new lock.
+lock: install
+	$(PY) -m tools.lock $(LOCK_ARGS)
+	$(MAKE) install
 
 system:
 	bash scripts/ensure-system.sh

@@ -6,12 +6,14 @@ from ``src/``. Terraform uploads ``build/bundles/<name>.zip`` under a content-ha
 bundle must be byte-for-byte reproducible: entries are sorted, every timestamp is 1980-01-01,
 permissions are 0644, and ``__pycache__`` never gets in.
 
-Why pins come from the virtual environment: the tests ran against exactly the packages that
-are installed there. ``requirements.txt`` lists the dependency closure of the function's extra
-in ``pyproject.toml`` (``submit`` or ``dispatch``), each at the version installed in the
-environment running this tool, with environment markers evaluated for that interpreter
-(Linux, CPython 3.11: the ``python311`` runtime's platform). A dependency that is not installed
-is an error, never a guess.
+Why pins come from the lock: ``requirements.txt`` is the function's extra's lock file,
+``requirements/<extra>.txt`` (``submit`` or ``dispatch``, written by ``make lock``), entry for
+entry with its hashes, so pip on the Cloud Functions build server installs exactly the
+artifacts PyPI holds for those versions (hash-checking mode: every dependency is pinned). That
+file is compiled as a subset of the dev lock that ``make install`` puts in ``.venv``, so these
+are the versions the tests ran against. The direct dependencies of the extra in
+``pyproject.toml`` must be in the lock at versions they allow; a stale or missing lock is an
+error ("run `make lock`"), never a guess.
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ import tomllib
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
-from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+
+from tools.lock import LOCK_COMMAND, LockedRequirement, LockError, read_lock
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROJECT_NAME = "podscribe"
@@ -67,7 +69,8 @@ class Bundle:
         name: bundle name.
         path: the zip file.
         sha256: hex digest of the zip (equal for equal inputs).
-        requirements: the pinned ``name==version`` lines of its ``requirements.txt``.
+        requirements: the ``name==version`` pins of its ``requirements.txt`` (which also
+            carries each pin's environment marker and hashes).
         files: the archive's entry names, in order.
     """
 
@@ -117,50 +120,39 @@ def project_requirements(pyproject: Path, extra: str) -> list[Requirement]:
     return found
 
 
-def pinned_closure(requirements: Iterable[Requirement]) -> list[str]:
-    """Pin the dependency closure of ``requirements`` to the installed versions.
+def locked_requirements(
+    requirements: Iterable[Requirement], lock_file: Path
+) -> list[LockedRequirement]:
+    """The entries of ``lock_file``, checked against the direct ``requirements``.
 
     Args:
-        requirements: top-level requirements (extras allowed, markers honoured).
+        requirements: the extra's direct requirements (from :func:`project_requirements`).
+        lock_file: its lock, ``requirements/<extra>.txt``.
 
     Returns:
-        Sorted ``name==version`` lines, one per distribution.
+        The lock's entries, sorted by name.
 
     Raises:
-        BundleError: a required distribution is not installed, or its installed version does
-            not satisfy a requirement on it.
+        BundleError: the lock is missing or malformed, or a direct requirement is not in it
+            or locked at a version it does not allow (the lock is stale).
     """
-    base_env = {key: str(value) for key, value in default_environment().items()}
-    pinned: dict[str, str] = {}
-    done: set[tuple[str, frozenset[str]]] = set()
-    pending = [(requirement, "") for requirement in requirements]
-    while pending:
-        requirement, activating_extra = pending.pop()
-        if requirement.marker is not None and not requirement.marker.evaluate(
-            {**base_env, "extra": activating_extra}
-        ):
-            continue
+    try:
+        entries = read_lock(lock_file)
+    except LockError as error:
+        raise BundleError(str(error)) from None
+    locked = {entry.name: entry.version for entry in entries}
+    for requirement in requirements:
         name = canonicalize_name(requirement.name)
-        try:
-            dist = metadata.distribution(name)
-        except metadata.PackageNotFoundError:
+        if name not in locked:
+            raise BundleError(f"{requirement} is not in {lock_file.name}; run `{LOCK_COMMAND}`")
+        if requirement.specifier and not requirement.specifier.contains(
+            locked[name], prereleases=True
+        ):
             raise BundleError(
-                f"{requirement.name} is required but not installed; run `make install`"
-            ) from None
-        version = dist.version
-        if requirement.specifier and not requirement.specifier.contains(version, prereleases=True):
-            raise BundleError(f"installed {name} {version} does not satisfy {requirement}")
-        pinned[name] = version
-        key = (name, frozenset(requirement.extras))
-        if key in done:
-            continue
-        done.add(key)
-        for line in dist.requires or []:
-            child = Requirement(line)
-            # A child marked `extra == "x"` counts only when x was asked for.
-            for extra in sorted(requirement.extras) or [""]:
-                pending.append((child, extra))
-    return [f"{name}=={version}" for name, version in sorted(pinned.items())]
+                f"{lock_file.name} locks {name}=={locked[name]}, which does not satisfy "
+                f"{requirement}; run `{LOCK_COMMAND}`"
+            )
+    return sorted(entries, key=lambda entry: entry.name)
 
 
 def _function_files(function_dir: Path) -> list[tuple[str, Path]]:
@@ -228,18 +220,21 @@ def build_bundle(spec: BundleSpec, out_dir: Path, *, repo_root: Path = REPO_ROOT
         The built bundle.
 
     Raises:
-        BundleError: the function, the extra or a dependency is missing.
+        BundleError: the function or the extra is missing, or its lock is missing or stale.
     """
-    requirements = pinned_closure(project_requirements(repo_root / "pyproject.toml", spec.extra))
+    direct = project_requirements(repo_root / "pyproject.toml", spec.extra)
+    locked = locked_requirements(direct, repo_root / "requirements" / f"{spec.extra}.txt")
+    requirements = [entry.pin for entry in locked]
     header = (
-        f"# {spec.name}: podscribe[{spec.extra}] pinned to the versions the tests ran against.\n"
+        f"# {spec.name}: podscribe[{spec.extra}] from requirements/{spec.extra}.txt, the lock\n"
+        "# the tests ran against (every dependency pinned, with PyPI's hashes).\n"
         "# Generated by `nox -s bundles` (tools/bundles.py); do not edit.\n"
     )
     entries = {name: path.read_bytes() for name, path in _function_files(spec.function_dir)}
     entries.update(
         (name, path.read_bytes()) for name, path in _package_files(repo_root / "src" / PROJECT_NAME)
     )
-    entries["requirements.txt"] = (header + "".join(f"{line}\n" for line in requirements)).encode()
+    entries["requirements.txt"] = (header + "".join(entry.render() for entry in locked)).encode()
     path = out_dir / f"{spec.name}.zip"
     digest = write_reproducible_zip(path, entries)
     return Bundle(spec.name, path, digest, tuple(requirements), tuple(sorted(entries)))

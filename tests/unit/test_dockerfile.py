@@ -1,8 +1,9 @@
 """The job image's Dockerfile, parsed: no Docker engine runs here, so its rules are read.
 
-What is checked: a CUDA 12 + cuDNN 9 runtime base, the package installed with its ``[job]``
-extra, a non-root UID 1000 user, writable paths that are volumes (read-only root filesystem),
-the GPU defaults, the entry point, and that everything it copies exists and is not ignored.
+What is checked: a CUDA 12 + cuDNN 9 runtime base, the ``[job]`` extra installed from its lock
+(``requirements/job.txt``, hash-checked) and then the package without dependencies, a non-root
+UID 1000 user, writable paths that are volumes (read-only root filesystem), the GPU defaults,
+the entry point, and that everything it copies exists and is not ignored.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from podscribe.settings import Settings, env_name, load_settings
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "vertex_job" / "Dockerfile"
 IGNORE_FILE = REPO / "vertex_job" / "Dockerfile.dockerignore"
+LOCK = REPO / "requirements" / "job.txt"
 
 
 @dataclass(frozen=True)
@@ -81,10 +83,35 @@ def test_the_base_is_a_cuda_12_cudnn_9_runtime(instructions: list[Instruction]):
     assert match.group(2) == "9" or int(match.group(1)) >= 4
 
 
-def test_the_package_is_installed_with_the_job_extra(instructions: list[Instruction]):
-    runs = " ".join(of(instructions, "RUN"))
-    assert re.search(r"pip install [\"']?\.\[job\][\"']?", runs), runs
-    assert not re.search(r"curl[^|]*\|\s*(ba)?sh", runs)
+def test_the_job_extra_is_installed_from_its_lock(instructions: list[Instruction]):
+    runs = of(instructions, "RUN")
+    pip_installs = [
+        shlex.split(command.partition("pip install")[2])
+        for run in runs
+        for command in run.split("&&")
+        if "pip install" in command
+    ]
+    # The job's dependencies: the locked file, hash-checked, nothing resolved afresh.
+    locked = [args for args in pip_installs if "-r" in args]
+    assert [args[args.index("-r") + 1] for args in locked] == ["requirements/job.txt"]
+    assert all("--require-hashes" in args for args in locked), locked
+    # Then the package itself, without dependencies: they all came from the lock.
+    package = [args for args in pip_installs if args not in locked]
+    assert package == [["--no-deps", "."]], pip_installs
+    # The lock is copied in before the install that reads it.
+    lock_copy = next(
+        index
+        for index, x in enumerate(instructions)
+        if x.keyword == "COPY" and "requirements/job.txt" in shlex.split(x.arguments)[:-1]
+    )
+    lock_install = next(
+        index
+        for index, x in enumerate(instructions)
+        if x.keyword == "RUN" and "-r requirements/job.txt" in x.arguments
+    )
+    assert lock_copy < lock_install
+    assert "faster-whisper==" in LOCK.read_text(encoding="utf-8")  # the job extra's lock
+    assert not re.search(r"curl[^|]*\|\s*(ba)?sh", " ".join(runs))
     assert all(not re.match(r"https?://", a.split()[0]) for a in of(instructions, "ADD"))
 
 
