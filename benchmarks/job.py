@@ -1,5 +1,9 @@
 """The whole transcription job beside bare faster-whisper, same model, same audio, same run.
 
+This benchmark measures speed and memory on synthetic (espeak-ng) speech, whose length and
+words it can choose; it is no measure of accuracy: espeak's one even voice hid a pipeline that
+dropped whole passages of real speech. Accuracy is ``python -m benchmarks accuracy``.
+
 A ten-minute speech episode is made with espeak-ng, encoded as MP3 and served over loopback by
 the Apple Podcasts stand-in the tests use; PostgreSQL is real and Cloud Storage is
 fake-gcs-server. Two child processes are timed from spawn to exit, each with its own peak RSS
@@ -27,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -51,14 +54,12 @@ class Measured:
     report: dict[str, Any]
 
 
-def _normalise(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9' ]", " ", text.lower()).split())
-
-
 def _wer(reference: str, hypothesis: str) -> float:
     import jiwer
 
-    return float(jiwer.wer(_normalise(reference), _normalise(hypothesis)))
+    from tests.fakes.realspeech import normalise
+
+    return float(jiwer.wer(normalise(reference), normalise(hypothesis)))
 
 
 def _run_child(command: list[str], env: dict[str, str], *, reports: bool = True) -> Measured:
@@ -298,11 +299,11 @@ def _print(
     print(f"CPU time ratio job / bare: {job.cpu_seconds / bare.cpu_seconds:.3f}")
     apart = _wer(bare.report["text"], job.report["text"])
     print(f"job transcript against bare's (same options): WER {apart:.4f} (0: word for word)")
-    no_worse = job_wer <= min(bare_wer, unprompted_wer) + 1e-9
-    goal = "met" if ratio <= 1.10 and no_worse else "NOT met"
+    # No goal here: the job decodes again what one batched pass skips (real speech shows
+    # the difference, espeak barely does), so it is meant to take longer than bare.
     print(
         f"ratio job / bare: {ratio:.3f}; WER job {job_wer:.4f}, bare {bare_wer:.4f}, bare without "
-        f"prompt {unprompted_wer:.4f} (goal <= 1.10 with WER no worse than either: {goal})"
+        f"prompt {unprompted_wer:.4f} (espeak speech: speed and memory, not accuracy)"
     )
     bare_parts = {k: round(v, 2) for k, v in bare.report.items() if k != "text"}
     print(f"bare stages s: {bare_parts}")
