@@ -7,18 +7,15 @@ parameters) into an :class:`EpisodeRef`.
 :func:`resolve_episode` asks the iTunes lookup API about the show. The lookup lists only the
 most recent 200 episodes, so an older one is found by reading Apple's public episode page
 (title, date, audio URL) and matching it in the show's RSS feed (:mod:`podscribe.rss`).
-Everything is fetched through :class:`~podscribe.fetch.SafeFetcher`. Apple allows roughly
-20 lookups a minute, so answers are cached (bounded, ``lookup_cache_seconds``) and 429/5xx
-answers are retried a few times with capped backoff.
+Everything is fetched through :class:`~podscribe.fetch.SafeFetcher`. The lookup is asked in
+the link's storefront (:mod:`podscribe.apple_lookup`). Apple allows roughly 20 lookups a
+minute, so answers are cached (bounded, ``lookup_cache_seconds``) and 429/5xx answers are
+retried a few times with capped backoff.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import threading
-import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,7 +24,14 @@ from urllib.parse import parse_qs, urlsplit
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential
 
-from podscribe.apple_page import EpisodePage, iso_datetime, parse_episode_page, text_or_none
+from podscribe.apple_lookup import (
+    LookupAnswer,
+    LookupCache,
+    LookupEpisode,
+    lookup_url,
+    parse_lookup,
+)
+from podscribe.apple_page import EpisodePage, parse_episode_page
 from podscribe.errors import (
     EpisodeLinkError,
     EpisodeNotFoundError,
@@ -65,7 +69,6 @@ _SHOW_ID = re.compile(r"^id([0-9]{1,19})$")
 _NUMBER = re.compile(r"^[0-9]{1,19}$")
 _COUNTRY = re.compile(r"^[a-z]{2}$")
 _MAX_LINK_LENGTH = 2048
-_LOOKUP_LIMIT = 200
 _CACHE_ENTRIES = 256
 _ATTEMPTS = 4
 _MAX_WAIT_SECONDS = 10.0
@@ -219,36 +222,31 @@ def resolve_episode(
     if fetcher is None:
         with SafeFetcher(settings) as own:
             return resolve_episode(ref, settings, fetcher=own)
-    results = _lookup(ref.collection_id, settings, fetcher)
-    show = next((item for item in results if item.get("wrapperType") == "track"), None)
-    episodes = [item for item in results if item.get("wrapperType") == "podcastEpisode"]
-    if show is None and not episodes:
+    answer = _lookup(ref, settings, fetcher)
+    if not answer.has_show and not answer.episodes:
         raise EpisodeNotFoundError(f"Apple Podcasts knows no show with id {ref.collection_id}")
-    record = next((item for item in episodes if item.get("trackId") == ref.episode_id), None)
-    show_name = str((show or episodes[0]).get("collectionName", ""))
-    feed_url = text_or_none((show or {}).get("feedUrl")) or text_or_none(
-        (record or {}).get("feedUrl")
-    )
-    if record is not None and text_or_none(record.get("episodeUrl")):
-        return _from_lookup(ref, record, show_name, feed_url)
+    record = answer.episode(ref.episode_id)
+    show_name = answer.show or ""
+    feed_url = answer.feed_url or (record.feed_url if record else None)
+    if record is not None and record.audio_url:
+        return _from_lookup(ref, record, record.audio_url, show_name, feed_url)
     return _from_page_and_feed(
         ref, settings, fetcher, show_name=show_name, feed_url=feed_url, record=record
     )
 
 
 def _from_lookup(
-    ref: EpisodeRef, record: dict[str, Any], show_name: str, feed_url: str | None
+    ref: EpisodeRef, record: LookupEpisode, audio_url: str, show_name: str, feed_url: str | None
 ) -> Episode:
-    millis = record.get("trackTimeMillis")
     return Episode(
         collection_id=ref.collection_id,
         episode_id=ref.episode_id,
-        guid=text_or_none(record.get("episodeGuid")),
-        show=show_name or str(record.get("collectionName", "")),
-        title=str(record.get("trackName", "")),
-        audio_url=str(record["episodeUrl"]),
-        duration_seconds=millis / 1000 if isinstance(millis, int | float) and millis > 0 else None,
-        published_at=iso_datetime(record.get("releaseDate")),
+        guid=record.guid,
+        show=show_name or record.show or "",
+        title=record.title or "",
+        audio_url=audio_url,
+        duration_seconds=record.duration_seconds,
+        published_at=record.published_at,
         feed_url=feed_url,
     )
 
@@ -260,7 +258,7 @@ def _from_page_and_feed(
     *,
     show_name: str,
     feed_url: str | None,
-    record: dict[str, Any] | None,
+    record: LookupEpisode | None,
 ) -> Episode:
     """An episode past the lookup's 200: what Apple's page says, found in the feed."""
     if not feed_url:
@@ -270,10 +268,10 @@ def _from_page_and_feed(
     page = _episode_page(ref, settings, fetcher)
     if record is not None:  # listed, but without an audio URL: its GUID is the best key
         page = EpisodePage(
-            title=page.title or text_or_none(record.get("trackName")),
-            published_at=page.published_at or iso_datetime(record.get("releaseDate")),
+            title=page.title or record.title,
+            published_at=page.published_at or record.published_at,
             audio_url=page.audio_url,
-            guid=page.guid or text_or_none(record.get("episodeGuid")),
+            guid=page.guid or record.guid,
             duration_seconds=page.duration_seconds,
         )
     document = _fetch(fetcher, feed_url, "application/rss+xml, application/xml;q=0.9, */*;q=0.5")
@@ -316,21 +314,14 @@ def _episode_page(ref: EpisodeRef, settings: Settings, fetcher: SafeFetcher) -> 
     return page
 
 
-def _lookup(collection_id: int, settings: Settings, fetcher: SafeFetcher) -> list[dict[str, Any]]:
-    base = settings.itunes_api_base.rstrip("/")
-    url = f"{base}/lookup?id={collection_id}&entity=podcastEpisode&limit={_LOOKUP_LIMIT}"
+def _lookup(ref: EpisodeRef, settings: Settings, fetcher: SafeFetcher) -> LookupAnswer:
+    url = lookup_url(settings.itunes_api_base, ref.collection_id, ref.country)
     cached = _CACHE.get(url) if settings.lookup_cache_seconds > 0 else None
     if cached is not None:
         return cached
-    document = _fetch(fetcher, url, "application/json")
-    try:
-        payload = json.loads(document.content)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise EpisodeNotFoundError("Apple's lookup answered something that is not JSON") from None
-    raw = payload.get("results") if isinstance(payload, dict) else None
-    results = [item for item in raw if isinstance(item, dict)] if isinstance(raw, list) else []
-    _CACHE.put(url, results, settings.lookup_cache_seconds)
-    return results
+    answer = parse_lookup(_fetch(fetcher, url, "application/json").content)
+    _CACHE.put(url, answer, settings.lookup_cache_seconds)
+    return answer
 
 
 def _fetch(fetcher: SafeFetcher, url: str, accept: str) -> FetchedDocument:
@@ -360,41 +351,7 @@ def _backoff(state: RetryCallState) -> float:
     return float(_EXPONENTIAL(state))
 
 
-class _LookupCache:
-    """A small TTL cache with a fixed number of entries (least recently used go first)."""
-
-    def __init__(self, max_entries: int) -> None:
-        self._entries: OrderedDict[str, tuple[float, list[dict[str, Any]]]] = OrderedDict()
-        self._max_entries = max_entries
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> list[dict[str, Any]] | None:
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None or entry[0] <= time.monotonic():
-                self._entries.pop(key, None)
-                return None
-            self._entries.move_to_end(key)
-            return entry[1]
-
-    def put(self, key: str, value: list[dict[str, Any]], ttl_seconds: float) -> None:
-        if ttl_seconds <= 0:
-            return
-        with self._lock:
-            self._entries[key] = (time.monotonic() + ttl_seconds, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
-_CACHE = _LookupCache(_CACHE_ENTRIES)
+_CACHE = LookupCache(_CACHE_ENTRIES)
 
 
 def clear_lookup_cache() -> None:

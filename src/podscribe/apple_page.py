@@ -4,18 +4,26 @@ The iTunes lookup lists a show's latest 200 episodes only; for older ones the pa
 ``podcasts.apple.com/<country>/podcast/id<show>?i=<episode>`` is the remaining public source.
 It is HTML with JSON islands: schema.org ``PodcastEpisode`` JSON-LD and a
 ``serialized-server-data`` document whose episode objects carry ``streamUrl``/``assetUrl``.
-Only those islands are read (stdlib :mod:`html.parser`, no scripts run, no regex over HTML).
+Only those islands are read (stdlib :mod:`html.parser`, no scripts run, no regex over HTML),
+as untrusted JSON: an island with absurd numbers or nesting is skipped like a broken one.
+The page's own episode is the ``EpisodeLockup`` model of its share button (the shape yt-dlp
+reads from the live site), or any object naming the episode's id.
 """
 
 from __future__ import annotations
 
-import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import Any
 
+from podscribe.errors import UnsafeDocumentError
+from podscribe.untrusted_json import NotJsonError, load_json
+
 _EPISODE_KEYS = frozenset({"streamUrl", "assetUrl", "episodeGuid"})
+_SHARE_MODEL = "\x00share-model"  # marks the share button's model; Apple's data has no such key
+_MAX_DURATION_SECONDS = 10 * 24 * 3600.0  # beyond any episode: a value not to be believed
 
 __all__ = ["EpisodePage", "iso_datetime", "parse_episode_page", "text_or_none"]
 
@@ -79,11 +87,16 @@ def parse_episode_page(content: bytes, episode_id: int) -> EpisodePage:
     candidates: list[dict[str, Any]] = []
     for island in collector.islands:
         try:
-            candidates.extend(_episode_objects(json.loads(island), str(episode_id)))
-        except (json.JSONDecodeError, RecursionError):
+            document = load_json(island.encode("utf-8", errors="replace"), "Apple's page")
+        except (NotJsonError, UnsafeDocumentError):
             continue
+        candidates.extend(_episode_objects(document, str(episode_id)))
     wanted = str(episode_id)
-    candidates.sort(key=lambda item: str(item.get("id", item.get("adamId", ""))) != wanted)
+    candidates.sort(
+        key=lambda item: (
+            str(item.get("id", item.get("adamId", ""))) != wanted and not _is_share_model(item)
+        )
+    )
     title = published = audio = guid = None
     duration: float | None = None
     for item in candidates:
@@ -95,7 +108,12 @@ def parse_episode_page(content: bytes, episode_id: int) -> EpisodePage:
         audio = audio or text_or_none(media_url) or text_or_none(item.get("contentUrl"))
         guid = guid or text_or_none(item.get("guid")) or text_or_none(item.get("episodeGuid"))
         seconds = item.get("duration")
-        if duration is None and isinstance(seconds, int | float) and seconds > 0:
+        if (
+            duration is None
+            and isinstance(seconds, int | float)
+            and 0 < seconds <= _MAX_DURATION_SECONDS
+            and math.isfinite(seconds)
+        ):
             duration = float(seconds)
     return EpisodePage(title, published, audio, guid, duration)
 
@@ -110,12 +128,35 @@ def _episode_objects(node: Any, wanted: str, depth: int = 0) -> list[dict[str, A
         names_it = str(node.get("id", node.get("adamId", ""))) == wanted and "title" in node
         if kind == "PodcastEpisode" or names_it or _EPISODE_KEYS.intersection(node):
             found.append(node)
+        if (share := _share_model(node)) is not None:
+            found.append(share)
         for value in node.values():
             found.extend(_episode_objects(value, wanted, depth + 1))
     elif isinstance(node, list):
         for value in node:
             found.extend(_episode_objects(value, wanted, depth + 1))
     return found
+
+
+def _share_model(node: dict[str, Any]) -> dict[str, Any] | None:
+    """The share button's model, with the audio URL of its play action lifted into it."""
+    model = node.get("model")
+    if not (
+        node.get("$kind") == "share"
+        and node.get("modelType") == "EpisodeLockup"
+        and isinstance(model, dict)
+    ):
+        return None
+    action = model.get("playAction")
+    offer = action.get("episodeOffer") if isinstance(action, dict) else None
+    if not isinstance(offer, dict):
+        offer = {}
+    lifted = {key: offer[key] for key in ("streamUrl", "guid") if key in offer}
+    return {**lifted, **model, _SHARE_MODEL: True}
+
+
+def _is_share_model(item: dict[str, Any]) -> bool:
+    return item.get(_SHARE_MODEL) is True
 
 
 def text_or_none(value: Any) -> str | None:

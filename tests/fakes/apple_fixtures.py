@@ -1,10 +1,12 @@
 """A stand-in for Apple Podcasts and a podcast host, served from one loopback server.
 
 :class:`FakeApplePodcasts` answers the iTunes lookup API (``/lookup``), Apple's public episode
-pages (``/us/podcast/id<show>``), the show's RSS feed (``/feeds/<show>.xml``) and the audio
+pages (``/<cc>/podcast/id<show>``), the show's RSS feed (``/feeds/<show>.xml``) and the audio
 (``/audio/<episode>.<ext>``), in the shapes the real services use. Each :class:`FakeEpisode`
 says whether it is among the lookup's most recent 200 (``in_lookup``) and whether its page
-exists, so tests and the local demo can exercise both resolution paths.
+exists, so tests and the local demo can exercise both resolution paths. Like Apple, the
+lookup answers from one storefront (``country=``, the US store when absent) and knows the show
+only in the storefronts it is sold in (:attr:`FakeShow.storefronts`).
 
     with FakeApplePodcasts(show, episodes) as apple:
         settings = load_settings(env="local", **apple.settings_overrides())
@@ -32,6 +34,7 @@ class FakeShow:
     collection_id: int = 1535809341
     name: str = "The Loopback Hour"
     artist: str = "podscribe tests"
+    storefronts: tuple[str, ...] = ("us",)
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,8 @@ class FakeApplePodcasts:
         self.feed_override: Reply | None = None
         self.lookup_failures: list[Reply] = []
         self.server.route("/lookup", self._lookup)
-        self.server.route(f"/us/podcast/id{show.collection_id}", self._page)
+        for country in show.storefronts:
+            self.server.route(f"/{country}/podcast/id{show.collection_id}", self._page)
         self.server.route(self.feed_path, self._feed)
         for episode in self.episodes:
             self.server.route(
@@ -118,7 +122,7 @@ class FakeApplePodcasts:
     def episode_link(self, episode: FakeEpisode) -> str:
         """The link a user would paste (the real host; only its ids are used)."""
         return (
-            f"https://podcasts.apple.com/us/podcast/the-loopback-hour/"
+            f"https://podcasts.apple.com/{self.show.storefronts[0]}/podcast/the-loopback-hour/"
             f"id{self.show.collection_id}?i={episode.episode_id}"
         )
 
@@ -137,7 +141,11 @@ class FakeApplePodcasts:
     def _lookup(self, request: RecordedRequest) -> Reply:
         if self.lookup_failures:
             return self.lookup_failures.pop(0)
-        if request.param("id") != str(self.show.collection_id):
+        storefront = (request.param("country") or "us").lower()
+        if (
+            request.param("id") != str(self.show.collection_id)
+            or storefront not in self.show.storefronts
+        ):
             return _json({"resultCount": 0, "results": []})
         limit = int(request.param("limit") or 50)
         listed = [episode for episode in self.episodes if episode.in_lookup][:limit]

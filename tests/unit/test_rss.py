@@ -167,3 +167,47 @@ def test_the_size_cap_holds():
 def test_a_document_that_is_not_a_feed_is_refused(document):
     with pytest.raises(UnsafeDocumentError, match="not an RSS or Atom feed"):
         parse_feed(document, max_bytes=CAP)
+
+
+SHARED = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def test_a_shared_guid_is_narrowed_by_the_other_keys():
+    """Real feeds (castfire) give one GUID to different episodes; the audio URL or the title
+    and date tell them apart."""
+    feed = Feed(
+        "Show",
+        (
+            FeedEntry("dup", "A", "https://x/a.mp3", "audio/mpeg", None, SHARED),
+            FeedEntry("dup", "B", "https://x/b.mp3", "audio/mpeg", None, SHARED),
+        ),
+    )
+    assert find_entry(feed, guid="dup", audio_url="https://x/b.mp3").title == "B"
+    assert find_entry(feed, guid="dup", title="a", published_at=SHARED).title == "A"
+    # A key that fits none of the candidates (a stale page) is skipped, not fatal.
+    assert (
+        find_entry(feed, guid="dup", audio_url="https://y/old.mp3", title="B", published_at=SHARED)
+    ).title == "B"
+    with pytest.raises(AmbiguousEpisodeError, match="2 different episodes"):
+        find_entry(feed, guid="dup", audio_url="https://y/old.mp3")
+
+
+def test_one_episode_listed_twice_is_one_episode():
+    twice = FeedEntry("g", "Same", "https://x/a.mp3", "audio/mpeg", None, SHARED)
+    feed = Feed("Show", (twice, twice))
+    assert find_entry(feed, guid="g") == twice
+    assert find_entry(feed, audio_url="https://x/a.mp3") == twice
+    assert find_entry(feed, title="same", published_at=SHARED) == twice
+
+
+def test_the_exact_enclosure_url_beats_one_differing_in_its_query():
+    feed = Feed(
+        "Show",
+        (
+            FeedEntry(None, "One", "https://x/play.mp3?id=1", "audio/mpeg", None, SHARED),
+            FeedEntry(None, "Two", "https://x/play.mp3?id=2", "audio/mpeg", None, SHARED),
+        ),
+    )
+    assert find_entry(feed, audio_url="https://x/play.mp3?id=2").title == "Two"
+    with pytest.raises(AmbiguousEpisodeError):
+        find_entry(feed, audio_url="https://x/play.mp3?id=3")
