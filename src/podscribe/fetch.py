@@ -1,15 +1,17 @@
 """Fetching on a user's behalf, through the SSRF guard.
 
-:class:`PinnedTransport` is an httpx transport that asks :func:`podscribe.net_guard.check_url`
-about every request and then opens a connection to one of the addresses that check approved:
-httpcore is handed a network backend that ignores the host name when connecting, so no second
-DNS lookup happens and a rebinding answer never reaches a socket. TLS still uses the URL's
-host name for SNI and certificate verification.
+:class:`SafeFetcher` wraps an httpx client on :class:`~podscribe.pinned_transport.PinnedTransport`
+(connections only to addresses the guard checked) with ``follow_redirects=False`` and runs its
+own redirect loop: each ``Location`` is checked as written, then re-resolved and re-checked by
+the transport, with a hop limit and loop detection.
 
-:class:`SafeFetcher` wraps an httpx client on that transport with ``follow_redirects=False``
-and runs its own redirect loop: each ``Location`` is checked as written, then re-resolved and
-re-checked by the transport, with a hop limit and loop detection. Bodies are capped in bytes,
-total time and idle time; audio is streamed to disk and sniffed before it is trusted.
+Caps hold whatever a server does. Each fetch has one total deadline, from the first connect
+to the last byte, enforced on every socket operation (headers included) by the transport,
+which also caps the response head. Bodies are read raw and decoded here by a
+:class:`~podscribe.content_coding.BoundedDecoder`, so the byte caps count decoded bytes as
+they are produced and a compression bomb stops at the cap; documents may be gzip or deflate
+coded, audio and webhook replies not at all. Audio is streamed to disk and sniffed before it
+is trusted.
 """
 
 from __future__ import annotations
@@ -22,27 +24,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 from urllib.parse import urljoin
 
-import certifi
-import httpcore
 import httpx
 
 from podscribe.audio_sniff import describe_non_audio, detect_audio_format
+from podscribe.content_coding import ACCEPT_ENCODING, BoundedDecoder, Coding, content_coding
 from podscribe.errors import (
     DownloadRefusedError,
     FetchFailedError,
     FetchTimeoutError,
     NotAudioError,
     PodscribeError,
-    TlsVerificationError,
     TooLargeError,
     TooManyRedirectsError,
     UpstreamStatusError,
     UpstreamThrottledError,
 )
-from podscribe.net_guard import Resolver, check_spelling, check_url
+from podscribe.net_guard import Resolver, check_spelling
+from podscribe.pinned_transport import DEADLINE_EXTENSION, PinnedTransport
 from podscribe.settings import Settings
 
 __all__ = [
@@ -59,6 +59,10 @@ _USER_AGENT = "podscribe/0.1 (+https://github.com/podscribe)"
 # Content types that are never audio; anything else is decided by the first bytes.
 _NOT_AUDIO_TYPES = ("text/", "image/", "multipart/", "font/")
 _NOT_AUDIO_MARKERS = ("json", "xml", "html", "javascript", "pdf", "mpegurl", "zip")
+# Documents may come compressed; audio and webhook replies are taken only as sent (a coded
+# MP3 is already compressed, and a webhook reply is dropped unread beyond a few KiB).
+_DOCUMENT_CODINGS: frozenset[Coding] = frozenset({"gzip", "deflate"})
+_NO_CODINGS: frozenset[Coding] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -97,132 +101,6 @@ class DownloadedAudio:
     audio_format: str
 
 
-class _PinnedBackend(httpcore.SyncBackend):
-    """Connects to checked addresses, whatever host name httpcore asks for."""
-
-    def __init__(self, addresses: tuple[str, ...]) -> None:
-        self._addresses = addresses
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.NetworkStream:
-        failure: httpcore.ConnectError | None = None
-        for address in self._addresses:
-            try:
-                return super().connect_tcp(address, port, timeout, local_address, socket_options)
-            except httpcore.ConnectError as error:
-                failure = error
-        raise failure or httpcore.ConnectError("no checked address to connect to")
-
-
-class _PinnedStream(httpx.SyncByteStream):
-    def __init__(self, response: httpcore.Response, connection: httpcore.HTTPConnection) -> None:
-        self._response = response
-        self._connection = connection
-
-    def __iter__(self) -> Iterator[bytes]:
-        with _mapped_errors():
-            yield from self._response.iter_stream()
-
-    def close(self) -> None:
-        try:
-            self._response.close()
-        finally:
-            self._connection.close()
-
-
-class PinnedTransport(httpx.BaseTransport):
-    """An httpx transport that only connects where the SSRF guard allowed.
-
-    Args:
-        settings: guard configuration (ports, the local escape hatch).
-        resolver: name resolution for the guard; default the system's.
-        ssl_context: TLS configuration; it must verify certificates and host names.
-    """
-
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        resolver: Resolver | None = None,
-        ssl_context: ssl.SSLContext | None = None,
-    ) -> None:
-        context = ssl_context or ssl.create_default_context(cafile=certifi.where())
-        if not context.check_hostname or context.verify_mode != ssl.CERT_REQUIRED:
-            raise ValueError("the SSL context must verify certificates and host names")
-        self._settings = settings
-        self._resolver = resolver
-        self._ssl_context = context
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        url = str(request.url)
-        decision = check_url(url, self._settings, resolver=self._resolver)
-        if not decision.allowed:
-            raise DownloadRefusedError(f"refused to fetch {url}: {decision.reason}")
-        origin = httpcore.Origin(request.url.raw_scheme, request.url.raw_host, decision.port)
-        connection = httpcore.HTTPConnection(
-            origin,
-            ssl_context=self._ssl_context,
-            network_backend=_PinnedBackend(decision.addresses),
-        )
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=decision.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            # SNI always follows the URL's host: a caller-supplied override is dropped.
-            extensions={k: v for k, v in request.extensions.items() if k != "sni_hostname"},
-        )
-        try:
-            with _mapped_errors():
-                response = connection.handle_request(core_request)
-        except BaseException:
-            connection.close()
-            raise
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.headers,
-            stream=_PinnedStream(response, connection),
-            extensions=response.extensions,
-        )
-
-
-@contextlib.contextmanager
-def _mapped_errors() -> Iterator[None]:
-    """httpcore's exceptions become podscribe's (the caller sees only ours)."""
-    try:
-        yield
-    except httpcore.TimeoutException as error:
-        raise FetchTimeoutError(f"timed out ({type(error).__name__})") from error
-    except httpcore.ConnectError as error:
-        if _caused_by(error, ssl.SSLCertVerificationError):
-            raise TlsVerificationError(f"TLS certificate refused: {error}") from error
-        raise FetchFailedError(f"could not connect: {error}") from error
-    except httpcore.UnsupportedProtocol as error:
-        raise DownloadRefusedError(f"unsupported protocol: {error}") from error
-    except (httpcore.NetworkError, httpcore.ProtocolError) as error:
-        raise FetchFailedError(f"connection failed: {type(error).__name__}: {error}") from error
-
-
-def _caused_by(error: BaseException, kind: type[BaseException]) -> bool:
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, kind):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
 class SafeFetcher:
     """The one way podscribe fetches a URL a user gave it (directly or via Apple or a feed).
 
@@ -245,7 +123,8 @@ class SafeFetcher:
             transport=PinnedTransport(settings, resolver=resolver, ssl_context=ssl_context),
             follow_redirects=False,
             trust_env=False,
-            headers={"User-Agent": _USER_AGENT},
+            # Only codings we decode ourselves; httpx would add br if a Brotli package appeared.
+            headers={"User-Agent": _USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
         )
 
     def __enter__(self) -> SafeFetcher:
@@ -279,7 +158,8 @@ class SafeFetcher:
         Raises:
             DownloadRefusedError: the guard refused a hop.
             TooManyRedirectsError: a redirect loop or more hops than ``max_redirects``.
-            TooLargeError: the body exceeds the cap.
+            TooLargeError: the decoded body exceeds the cap, or the headers exceed theirs.
+            UnsafeDocumentError: a content coding that is stacked or that we cannot decode.
             FetchTimeoutError: idle or total time ran out (transient).
             FetchFailedError: connection failure or a 5xx answer (transient).
             UpstreamStatusError: a 4xx answer (429: UpstreamThrottledError, transient).
@@ -291,9 +171,10 @@ class SafeFetcher:
         response, final_url = self._open(url, headers, deadline)
         with contextlib.closing(response):
             _raise_for_status(response, final_url)
+            coding = _coding(response, _DOCUMENT_CODINGS, final_url)
             _check_declared_length(response, cap, final_url)
             body = bytearray()
-            for chunk in self._chunks(response, deadline):
+            for chunk in self._chunks(response, deadline, coding):
                 body += chunk
                 if len(body) > cap:
                     raise TooLargeError(f"{final_url}: document larger than {cap} bytes")
@@ -317,6 +198,7 @@ class SafeFetcher:
         Raises:
             NotAudioError: the content type or the first bytes say it is not audio.
             TooLargeError: more than ``settings.max_download_bytes``.
+            UnsafeDocumentError: the reply is content-coded (gzip or any other).
             DownloadRefusedError, TooManyRedirectsError, FetchTimeoutError, FetchFailedError,
             UpstreamStatusError, TlsVerificationError: as for :meth:`get_document`.
         """
@@ -331,7 +213,10 @@ class SafeFetcher:
                 content_type = response.headers.get("content-type", "")
                 _check_audio_content_type(content_type, final_url)
                 _check_declared_length(response, cap, final_url)
-                size, audio_format = self._stream_to(partial, response, deadline, cap, final_url)
+                coding = _coding(response, _NO_CODINGS, final_url)
+                size, audio_format = self._stream_to(
+                    partial, response, deadline, cap, final_url, coding=coding
+                )
             os.replace(partial, destination)
         except BaseException:
             partial.unlink(missing_ok=True)
@@ -349,30 +234,43 @@ class SafeFetcher:
         Raises:
             UpstreamStatusError: a 3xx or 4xx answer; redirects are not followed (a webhook
                 receiver has no reason to redirect, and a redirected POST is an SSRF trick).
-            DownloadRefusedError, FetchTimeoutError, FetchFailedError, TlsVerificationError:
-                as for :meth:`get_document`.
+            UnsafeDocumentError: a 2xx reply that is content-coded.
+            DownloadRefusedError, FetchTimeoutError, FetchFailedError, TooLargeError (headers),
+            TlsVerificationError: as for :meth:`get_document`.
         """
         _check_spelling(url)
         deadline = time.monotonic() + timeout
-        sent = {"Content-Type": "application/json", **(headers or {})}
+        sent = {
+            "Content-Type": "application/json",
+            "Accept-Encoding": "identity",
+            **(headers or {}),
+        }
         response = self._send(url, sent, deadline, method="POST", content=body)
         with contextlib.closing(response):
+            _raise_for_status(response, url)  # 429 and 5xx are transient: worth another try
+            coding = _coding(response, _NO_CODINGS, url)
             received = 0
-            for chunk in self._chunks(response, deadline):
+            for chunk in self._chunks(response, deadline, coding):
                 received += len(chunk)
                 if received > _WEBHOOK_RESPONSE_BYTES:
                     break
-        _raise_for_status(response, url)  # 429 and 5xx are transient: worth another try
         return response.status_code
 
     def _stream_to(
-        self, partial: Path, response: httpx.Response, deadline: float, cap: int, url: str
+        self,
+        partial: Path,
+        response: httpx.Response,
+        deadline: float,
+        cap: int,
+        url: str,
+        *,
+        coding: Coding,
     ) -> tuple[int, str]:
         size = 0
         head = b""
         audio_format: str | None = None
         with partial.open("wb") as sink:
-            for chunk in self._chunks(response, deadline):
+            for chunk in self._chunks(response, deadline, coding):
                 size += len(chunk)
                 if size > cap:
                     raise TooLargeError(f"{url}: audio larger than {cap} bytes")
@@ -430,7 +328,12 @@ class SafeFetcher:
         wait = min(self._settings.idle_timeout_seconds, remaining)
         try:
             request = self._client.build_request(
-                method, url, headers=headers, content=content, timeout=wait
+                method,
+                url,
+                headers=headers,
+                content=content,
+                timeout=wait,
+                extensions={DEADLINE_EXTENSION: deadline},
             )
             return self._client.send(request, stream=True)
         except PodscribeError:
@@ -440,17 +343,25 @@ class SafeFetcher:
         except httpx.HTTPError as error:
             raise FetchFailedError(f"{url}: {type(error).__name__}: {error}") from error
 
-    def _chunks(self, response: httpx.Response, deadline: float) -> Iterator[bytes]:
-        """The body, decoded, enforcing the total deadline between chunks."""
+    def _chunks(self, response: httpx.Response, deadline: float, coding: Coding) -> Iterator[bytes]:
+        """The body, decoded a bounded piece at a time, enforcing the total deadline.
+
+        Pieces are produced only as the caller asks, so a cap it checks after each piece
+        holds at most one piece beyond the cap in memory, whatever the compression ratio.
+        """
+        url = str(response.request.url)
+        decoder = BoundedDecoder(coding, url=url)
         try:
-            for chunk in response.iter_bytes():
-                if time.monotonic() > deadline:
-                    raise FetchTimeoutError(f"{response.request.url}: total time ran out")
-                yield chunk
+            for raw in response.iter_raw():
+                for piece in decoder.decode(raw):
+                    if time.monotonic() > deadline:
+                        raise FetchTimeoutError(f"{url}: total time ran out")
+                    yield piece
+            decoder.finish()
         except PodscribeError:
             raise
         except httpx.HTTPError as error:
-            raise FetchFailedError(f"{response.request.url}: {error}") from error
+            raise FetchFailedError(f"{url}: {error}") from error
 
 
 def _check_spelling(url: str) -> None:
@@ -482,6 +393,10 @@ def _raise_for_status(response: httpx.Response, url: str) -> None:
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after", "")
     return float(value) if value.isdigit() else None
+
+
+def _coding(response: httpx.Response, allowed: frozenset[Coding], url: str) -> Coding:
+    return content_coding(response.headers.get_list("content-encoding"), allowed=allowed, url=url)
 
 
 def _check_declared_length(response: httpx.Response, cap: int, url: str) -> None:
