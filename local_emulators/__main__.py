@@ -9,6 +9,7 @@ from pathlib import Path
 
 from local_emulators import profile
 from local_emulators.processes import StartupError
+from podscribe.log import mask_credentials
 from podscribe.settings import Settings
 
 
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         return COMMANDS[args.command](settings, args)
     except (StartupError, PodscribeError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {mask_credentials(str(error))}", file=sys.stderr)
         return 2
 
 

@@ -39,6 +39,7 @@ from local_emulators.services import (
     start_private_postgres,
     start_private_redis,
 )
+from podscribe.log import url_host
 from podscribe.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,10 +77,34 @@ class ProfileState:
         return cls(**data)
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(asdict(self), indent=2))
+        write_private(temporary, json.dumps(asdict(self), indent=2))
         temporary.replace(path)
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` if needed and make it owner-only (0700).
+
+    The state folder holds the API key, the database URL and the webhook secret: nobody else
+    on the machine may list or read it. A folder someone else owns is left alone.
+    """
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_uid == os.getuid():
+        path.chmod(0o700)
+    return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to an owner-only (0600) file in an owner-only folder.
+
+    The file is created 0600 (never briefly world-readable), and an existing one is brought
+    to 0600 too (state files written by older versions were 0644).
+    """
+    private_dir(path.parent)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(text)
 
 
 def state_dir(settings: Settings) -> Path:
@@ -157,11 +182,10 @@ def _api_key(settings: Settings, directory: Path) -> str:
 def _kept_secret(path: Path, *, prefix: str = "") -> str:
     """A random secret made once per state folder and kept there (owner-only), then reused."""
     if path.exists():
+        path.chmod(0o600)
         return path.read_text().strip()
     value = prefix + secrets.token_urlsafe(24)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(value)
+    write_private(path, value)
     return value
 
 
@@ -332,7 +356,7 @@ def up(settings: Settings, *, with_fixtures: bool = False, out: Any = sys.stdout
     Raises:
         StartupError: a port is taken or a part did not answer in time (named).
     """
-    directory = state_dir(settings)
+    directory = private_dir(state_dir(settings))
     existing = ProfileState.load(state_path(settings))
     if existing and any(record_alive(record) for record in existing.processes):
         if existing.with_fixtures or not with_fixtures:
@@ -386,8 +410,7 @@ def _instance_id(directory: Path) -> str:
     """A random id of this state folder, made once and kept in it."""
     marker = directory / "instance-id"
     if not marker.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        marker.write_text(secrets.token_hex(4))
+        write_private(marker, secrets.token_hex(4))
     return marker.read_text().strip()
 
 
@@ -402,7 +425,7 @@ def _database(settings: Settings, directory: Path, starter: _Starter, out: Any) 
     )
     if postgres_answers(configured):
         ensure_database(configured)
-        print(f"PostgreSQL: using {configured.rsplit('@', 1)[-1]}", file=out)
+        print(f"PostgreSQL: using {url_host(configured)}", file=out)
         return configured
     _require_free(
         settings.local_postgres_port, "the private PostgreSQL", "PODSCRIBE_LOCAL_POSTGRES_PORT"
@@ -421,7 +444,7 @@ def _database(settings: Settings, directory: Path, starter: _Starter, out: Any) 
 
 def _redis(settings: Settings, starter: _Starter, out: Any) -> str | None:
     if settings.redis_url and redis_answers(settings.redis_url):
-        print(f"Redis: using {settings.redis_url}", file=out)
+        print(f"Redis: using {url_host(settings.redis_url)}", file=out)
         return settings.redis_url
     if shutil.which("redis-server"):
         _require_free(

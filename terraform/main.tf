@@ -160,6 +160,8 @@ module "functions" {
   log_level                 = var.log_level
   submit_max_instances      = var.submit_max_instances
   dispatch_max_instances    = var.dispatch_max_instances
+  public_base_url           = var.public_base_url
+  trusted_proxy_hops        = var.trusted_proxy_hops
 }
 
 module "pubsub" {

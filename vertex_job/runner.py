@@ -411,7 +411,7 @@ def _record_failure(
                     jobs.JobStatus.RUNNING,
                     jobs.JobStatus.QUEUED,
                     changes={"queued_at": sa.func.now(), "lease_expires_at": None},
-                    detail=f"{error.code}: {error.message}"[:500],
+                    detail=error.code,  # the history keeps codes; the detail is logged above
                 )
                 return JobOutcome.REQUEUED
             jobs.fail(conn, job.id, jobs.JobStatus.RUNNING, code=error.code, message=error.message)

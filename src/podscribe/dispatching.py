@@ -185,7 +185,8 @@ def _launch_failed(engine: Engine, settings: Settings, claimed: jobs.Job, error:
                     message=f"launch failed {claimed.attempts} time(s); last error: {error}",
                 )
             else:
-                jobs.release_to_queue(conn, claimed.id, reason=f"launch failed ({code}): {error}")
+                # The history keeps the code; the error's text is in the log line above.
+                jobs.release_to_queue(conn, claimed.id, reason=f"launch failed ({code})")
         except JobStateConflictError:
             log.warning("the job moved during a failed launch", extra={"job_id": claimed.id})
             return

@@ -45,12 +45,18 @@ and the README documents every one. Rename nothing; add new classes instead.
     ├── MalformedMessageError          malformed_message  (acknowledge, never retry)
     ├── LaunchError                    launch_failed      (transient)
     │   └── CapacityError              capacity_exhausted
-    └── WorkerFailedError              worker_failed      (the launched job died)
+    ├── WorkerFailedError              worker_failed      (the launched job died)
+    └── AttemptsExhaustedError         attempts_exhausted (launched max_attempts times)
+
+Callers (problem documents, a failed job's ``error.message``, webhooks) see only a class's
+``public_message``, fixed per code, except for errors about the caller's own input
+(``detail_public``); the instance's ``message``, which may name internal hosts, addresses or
+processes, goes to the logs only.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class PodscribeError(Exception):
@@ -67,19 +73,46 @@ class PodscribeError(Exception):
     http_status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal error"
     transient: ClassVar[bool] = False
+    public_message: ClassVar[str] = "Something went wrong on our side; it has been logged."
+    detail_public: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Classes that share a code (RequestError and InvalidRequestError) share its message:
+        # the first one defined, the more general, states it.
+        _PUBLIC_MESSAGES.setdefault(cls.code, cls.public_message)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
 
+    @property
+    def caller_message(self) -> str:
+        """What a caller may be told: the detail when it is about their own input, else the
+        code's fixed message (the detail may name internal hosts, addresses or paths)."""
+        return self.message if self.detail_public else self.public_message
+
+
+_PUBLIC_MESSAGES: dict[str, str] = {PodscribeError.code: PodscribeError.public_message}
+
+
+def public_message(code: str) -> str:
+    """The fixed, caller-safe message of an error code (a generic one for unknown codes).
+
+    Job rows, API responses and webhooks carry only this; the detail goes to the logs.
+    """
+    return _PUBLIC_MESSAGES.get(code, PodscribeError.public_message)
+
 
 class SettingsError(PodscribeError):
     code = "settings_invalid"
+    public_message = "The service is misconfigured; it has been logged."
     title = "Invalid configuration"
 
 
 class DatabaseUnavailableError(PodscribeError):
     code = "database_unavailable"
+    public_message = "The database is unavailable; try again shortly."
     http_status = 503
     title = "Database unavailable"
     transient = True
@@ -87,18 +120,22 @@ class DatabaseUnavailableError(PodscribeError):
 
 class JobError(PodscribeError):
     code = "job_error"
+    public_message = "The job could not be changed."
     http_status = 409
     title = "Job error"
 
 
 class JobNotFoundError(JobError):
     code = "job_not_found"
+    detail_public = True  # about the caller's own input, written for them
+    public_message = "No such job."
     http_status = 404
     title = "Job not found"
 
 
 class IllegalTransitionError(JobError):
     code = "illegal_transition"
+    public_message = "The job cannot move to that state."
     title = "Illegal job state transition"
 
 
@@ -106,41 +143,49 @@ class JobStateConflictError(JobError):
     """The row was not in the state the transition expected (someone else moved it)."""
 
     code = "job_state_conflict"
+    public_message = "The job changed meanwhile; ask again."
     title = "Job state changed concurrently"
 
 
 class RequestError(PodscribeError):
     code = "invalid_request"
+    detail_public = True  # about the caller's own input, written for them
+    public_message = "The request is invalid."
     http_status = 400
     title = "Invalid request"
 
 
 class UnauthorizedError(RequestError):
     code = "unauthorized"
+    public_message = "Authentication required: send Authorization: Bearer <key>."
     http_status = 401
     title = "Unauthorized"
 
 
 class InvalidRequestError(RequestError):
     code = "invalid_request"
+    public_message = "The request is invalid."
     http_status = 400
     title = "Invalid request"
 
 
 class PayloadTooLargeError(RequestError):
     code = "payload_too_large"
+    public_message = "The request body is too large."
     http_status = 413
     title = "Payload too large"
 
 
 class UnsupportedMediaTypeError(RequestError):
     code = "unsupported_media_type"
+    public_message = "Send the body as application/json."
     http_status = 415
     title = "Unsupported media type"
 
 
 class RateLimitedError(RequestError):
     code = "rate_limited"
+    public_message = "Too many requests; wait as Retry-After says."
     http_status = 429
     title = "Too many requests"
     transient = True
@@ -152,6 +197,7 @@ class RateLimitedError(RequestError):
 
 class TranscriptNotReadyError(RequestError):
     code = "transcript_not_ready"
+    public_message = "The transcript is not ready."
     http_status = 409
     title = "Transcript not ready"
 
@@ -160,6 +206,7 @@ class TranscriptGoneError(RequestError):
     """A succeeded job's transcript is no longer in storage (a retention rule, a person)."""
 
     code = "transcript_gone"
+    public_message = "The transcript is no longer stored; submit the episode again."
     http_status = 410
     title = "Transcript gone"
 
@@ -168,6 +215,7 @@ class RouteNotFoundError(RequestError):
     """No API resource lives at the requested path."""
 
     code = "not_found"
+    public_message = "No resource at this path."
     http_status = 404
     title = "Not found"
 
@@ -176,6 +224,7 @@ class MethodNotAllowedError(RequestError):
     """The path exists, but not for this HTTP method."""
 
     code = "method_not_allowed"
+    public_message = "This method is not allowed here; see Allow."
     http_status = 405
     title = "Method not allowed"
 
@@ -186,51 +235,61 @@ class MethodNotAllowedError(RequestError):
 
 class EpisodeLinkError(PodscribeError):
     code = "invalid_episode_url"
+    detail_public = True  # about the caller's own input, written for them
+    public_message = "The link is not a valid Apple Podcasts episode link."
     http_status = 422
     title = "Not an Apple Podcasts episode URL"
 
 
 class NotApplePodcastsError(EpisodeLinkError):
     code = "not_apple_podcasts"
+    public_message = "The link is not an Apple Podcasts link."
 
 
 class NotAnEpisodeError(EpisodeLinkError):
     code = "not_an_episode"
+    public_message = "The link names a show, not an episode: share the episode's link."
     title = "The link names a show, not an episode"
 
 
 class FetchError(PodscribeError):
     code = "fetch_failed"
+    public_message = "The episode's audio or feed could not be fetched."
     http_status = 502
     title = "Fetch failed"
 
 
 class DownloadRefusedError(FetchError):
     code = "download_refused"
+    public_message = "A link of this episode points at an address that is not allowed."
     http_status = 422
     title = "Address refused"
 
 
 class TooLargeError(FetchError):
     code = "too_large"
+    public_message = "A document or the audio of this episode is larger than allowed."
     http_status = 422
     title = "Too large"
 
 
 class FetchTimeoutError(FetchError):
     code = "fetch_timeout"
+    public_message = "The episode's host took too long to answer."
     title = "Fetch timed out"
     transient = True
 
 
 class FetchFailedError(FetchError):
     code = "fetch_failed"
+    public_message = FetchError.public_message  # one code, one message
     title = "Fetch failed"
     transient = True
 
 
 class UpstreamStatusError(FetchError):
     code = "upstream_status"
+    public_message = "The episode's host refused the request."
     title = "Upstream refused"
 
     def __init__(self, message: str, status: int) -> None:
@@ -242,6 +301,7 @@ class UpstreamThrottledError(UpstreamStatusError):
     """The server said 429: slow down and try again later."""
 
     code = "upstream_throttled"
+    public_message = "The episode's host is rate limiting us; submit again later."
     title = "Upstream rate limit"
     transient = True
 
@@ -254,57 +314,67 @@ class TlsVerificationError(FetchError):
     """The server's certificate does not verify for the host name that was asked for."""
 
     code = "tls_verification_failed"
+    public_message = "The episode's host presented a certificate that does not verify."
     title = "TLS verification failed"
 
 
 class TooManyRedirectsError(FetchError):
     code = "too_many_redirects"
+    public_message = "A link of this episode redirects too many times."
     title = "Too many redirects"
 
 
 class NotAudioError(FetchError):
     code = "not_audio"
+    public_message = "The episode's enclosure is not audio."
     http_status = 422
     title = "Not audio"
 
 
 class UnsafeDocumentError(FetchError):
     code = "unsafe_document"
+    public_message = "The episode's feed or page was refused as unsafe to parse."
     http_status = 422
     title = "Unsafe document"
 
 
 class EpisodeNotFoundError(PodscribeError):
     code = "episode_not_found"
+    public_message = "The episode could not be found in its show's feed."
     http_status = 404
     title = "Episode not found"
 
 
 class AmbiguousEpisodeError(PodscribeError):
     code = "episode_ambiguous"
+    public_message = "The feed lists more than one episode matching this link."
     http_status = 422
     title = "Episode ambiguous"
 
 
 class TooLongError(PodscribeError):
     code = "too_long"
+    public_message = "The episode is longer than this service accepts."
     http_status = 422
     title = "Episode too long"
 
 
 class DecodeFailedError(PodscribeError):
     code = "decode_failed"
+    public_message = "The episode's audio could not be decoded."
     http_status = 422
     title = "Audio could not be decoded"
 
 
 class TranscriptionFailedError(PodscribeError):
     code = "transcription_failed"
+    public_message = "Transcription failed; it has been logged."
     title = "Transcription failed"
 
 
 class StorageError(PodscribeError):
     code = "storage_failed"
+    public_message = "Storage is unavailable; try again shortly."
     http_status = 503
     title = "Storage unavailable"
     transient = True
@@ -312,6 +382,7 @@ class StorageError(PodscribeError):
 
 class LaunchError(PodscribeError):
     code = "launch_failed"
+    public_message = "The transcription job could not be started."
     http_status = 503
     title = "Launch failed"
     transient = True
@@ -319,11 +390,13 @@ class LaunchError(PodscribeError):
 
 class CapacityError(LaunchError):
     code = "capacity_exhausted"
+    public_message = "No transcription capacity is free; try again later."
     title = "No accelerator capacity"
 
 
 class PublishError(PodscribeError):
     code = "publish_failed"
+    public_message = "The job could not be queued; try again shortly."
     http_status = 503
     title = "Could not publish"
     transient = True
@@ -333,6 +406,7 @@ class MalformedMessageError(PodscribeError):
     """A message that can never be processed: acknowledge it, never retry it."""
 
     code = "malformed_message"
+    public_message = "A malformed message was dropped."
     http_status = 400
     title = "Malformed message"
 
@@ -341,11 +415,21 @@ class WorkerFailedError(PodscribeError):
     """The launched job ended (FAILED, CANCELLED, a non-zero exit) without finishing the row."""
 
     code = "worker_failed"
+    public_message = "The transcription job stopped unexpectedly."
     title = "The transcription job failed"
+
+
+class AttemptsExhaustedError(PodscribeError):
+    """The job was launched, or stopped answering, as many times as allowed."""
+
+    code = "attempts_exhausted"
+    public_message = "The job was tried the allowed number of times without finishing."
+    title = "Attempts exhausted"
 
 
 class WebhookSecretUnavailableError(PodscribeError):
     """The configured webhook signing secret could not be read: nothing is sent unsigned."""
 
     code = "webhook_secret_unavailable"
+    public_message = "Webhooks could not be signed."
     title = "Webhook secret unavailable"

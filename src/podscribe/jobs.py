@@ -19,6 +19,7 @@ when no row comes back, someone else moved the job first and the caller is told 
 from __future__ import annotations
 
 import enum
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from podscribe.errors import IllegalTransitionError, JobNotFoundError, JobStateConflictError
+from podscribe.errors import (
+    AttemptsExhaustedError,
+    IllegalTransitionError,
+    JobNotFoundError,
+    JobStateConflictError,
+    public_message,
+)
+
+log = logging.getLogger(__name__)
 
 
 class JobStatus(enum.StrEnum):
@@ -99,6 +108,10 @@ class Job:
         values = {name: row[name] for name in cls.__dataclass_fields__ if name in row}
         values["id"] = str(values["id"])
         values["status"] = JobStatus(values["status"])
+        if values.get("error_code"):
+            # Rows failed before messages were public-only may hold raw detail: what a
+            # caller reads is always derived from the code.
+            values["error_message"] = public_message(values["error_code"])
         return cls(**values)
 
     @property
@@ -414,7 +427,7 @@ def claim_for_dispatch(
             conn,
             job_id,
             JobStatus.QUEUED,
-            code="attempts_exhausted",
+            code=AttemptsExhaustedError.code,
             message=f"launched {current['attempts']} time(s) without finishing; giving up",
         )
         return None
@@ -554,20 +567,31 @@ def succeed(
 
 
 def fail(conn: Connection, job_id: str, from_status: JobStatus, *, code: str, message: str) -> Job:
-    """Fail a job with a stable code and a message a person understands."""
-    return transition(
+    """Fail a job with a stable code; the row keeps only that code's public message.
+
+    Every failure is recorded here, so this is where internal detail stops: ``message`` (a
+    guard refusal naming an address, a launcher's log line) is logged, and the row, the API
+    and webhooks carry :func:`~podscribe.errors.public_message` of ``code`` instead.
+
+    Args:
+        code: the stable error code.
+        message: what happened, for the logs only.
+    """
+    job = transition(
         conn,
         job_id,
         from_status,
         JobStatus.FAILED,
         changes={
             "error_code": code,
-            "error_message": message[:2000],
+            "error_message": public_message(code),
             "finished_at": sa.func.now(),
             "lease_expires_at": None,
         },
         detail=code,
     )
+    log.warning("job failed", extra={"job_id": job_id, "code": code, "detail": message[:2000]})
+    return job
 
 
 def update_job_fields(conn: Connection, job_id: str, values: Mapping[str, Any]) -> Job:
@@ -621,7 +645,7 @@ def sweep(conn: Connection, *, max_attempts: int, requeue_after_seconds: float) 
                 conn,
                 job_id,
                 status,
-                code="attempts_exhausted",
+                code=AttemptsExhaustedError.code,
                 message=f"the job stopped answering {row['attempts']} time(s); giving up",
             )
             report.failed.append(job_id)

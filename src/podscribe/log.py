@@ -4,6 +4,11 @@ Each record becomes one JSON line on stderr: ``severity`` and ``message`` are th
 Cloud Logging reads from a function's or a Vertex job's output, ``logging.googleapis.com/trace``
 ties the line to the request's trace, and anything passed in ``extra=`` rides along as
 ``jsonPayload`` fields. The standard library does the work; this module only formats.
+
+Credentials never reach a line: the formatter passes the message, every string field and
+any stack trace through :func:`mask_credentials` (URL passwords, ``token=``-like parameters,
+bearer tokens), whoever logged them. Code that logs a URL a caller gave (a webhook's, which
+may carry a token in its path) logs :func:`url_host` of it instead.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from podscribe.settings import Settings
 
@@ -34,6 +40,54 @@ _SEVERITY = {
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 _CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d+))?")
+_MASK = "***"
+# scheme://user:password@  (also scheme://:password@, Redis's form)
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/?#@:'\"]*):[^\s/?#@'\"]*@")
+_SECRET_PARAM = re.compile(
+    r"(?i)\b((?:[a-z0-9_-]*?)(?:password|passwd|pwd|token|secret|api[_-]?key|apikey|"
+    r"signature|sig|auth|credential|key))=[^&\s'\"<>;,]+"
+)
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
+
+
+def mask_credentials(text: str) -> str:
+    """``text`` with passwords in URLs, secret-looking parameters and bearer tokens masked.
+
+    Args:
+        text: anything about to be logged or printed.
+
+    Returns:
+        The same text, each credential replaced by ``***``.
+    """
+    text = _USERINFO.sub(rf"\1:{_MASK}@", text)
+    text = _SECRET_PARAM.sub(rf"\1={_MASK}", text)
+    return _BEARER.sub(rf"\1 {_MASK}", text)
+
+
+def url_host(url: str) -> str:
+    """Only the scheme, host and port of ``url``: no userinfo, path, query or fragment.
+
+    For URLs whose path or query may itself be a credential (webhook callbacks).
+    """
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "<invalid url>"
+    if not host:
+        return "<invalid url>"
+    shown = f"[{host}]" if ":" in host else host
+    return f"{parts.scheme}://{shown}" + (f":{port}" if port else "")
+
+
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_credentials(value)
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    return value
 
 
 class CloudLoggingFormatter(logging.Formatter):
@@ -67,7 +121,7 @@ class CloudLoggingFormatter(logging.Formatter):
         if record.exc_info:
             # Cloud Error Reporting picks stack traces out of the message field.
             entry["message"] += "\n" + self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return json.dumps(_masked(entry), default=lambda value: mask_credentials(str(value)))
 
 
 def configure_logging(settings: Settings) -> None:

@@ -246,7 +246,10 @@ class Settings(BaseSettings):
     public_base_url: str | None = Field(
         None,
         validation_alias=_env("PODSCRIBE_PUBLIC_BASE_URL"),
-        description="Base URL used in links returned to callers; default: the request's own.",
+        description="Base URL of every link returned to callers and of the OpenAPI `servers` "
+        "entry; when set, no request header changes a link. Unset: the request's `Host` (and "
+        "`X-Forwarded-Proto`/`X-Forwarded-Host` only from `PODSCRIBE_TRUSTED_PROXY_HOPS` "
+        "proxies).",
     )
 
     webhook_secret: SecretStr | None = Field(
@@ -310,8 +313,10 @@ class Settings(BaseSettings):
         validation_alias=_env("PODSCRIBE_LOOKUP_CACHE_SECONDS"),
         description="How long an Apple lookup answer is reused.",
     )
+    # Tracking prefixes (podtrac -> chartable -> podsights -> CDN -> signed URL) take 5-7 hops
+    # on real episodes; 10 fits them with room and still stops a loop quickly.
     max_redirects: int = Field(
-        5,
+        10,
         ge=0,
         le=20,
         validation_alias=_env("PODSCRIBE_MAX_REDIRECTS"),

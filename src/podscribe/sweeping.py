@@ -99,7 +99,8 @@ def reconcile(
         with transaction(engine) as conn:
             try:
                 if capacity:
-                    jobs.release_to_queue(conn, job.id, reason=f"no capacity: {reason}")
+                    # The launcher's reason is logged below; the history keeps the outcome.
+                    jobs.release_to_queue(conn, job.id, reason="no capacity")
                     requeued.append(job.id)
                 else:
                     jobs.fail(

@@ -32,6 +32,7 @@ from podscribe.db import transaction
 from podscribe.errors import PodscribeError, WebhookSecretUnavailableError
 from podscribe.fetch import SafeFetcher
 from podscribe.jobs import Job, JobStatus, callback_urls, get_job
+from podscribe.log import url_host
 from podscribe.settings import Settings
 from podscribe.storage import TRANSCRIPT_FORMATS
 
@@ -59,6 +60,7 @@ def webhook_payload(job: Job, settings: Settings) -> dict[str, Any]:
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
     }
     if job.status is JobStatus.FAILED:
+        # The row's message is the code's public one (see jobs.fail): no internal detail.
         payload["error"] = {"code": job.error_code, "message": job.error_message}
     else:
         path = f"/v1/transcriptions/{job.id}/transcript"
@@ -131,13 +133,17 @@ def _deliver(
             timeout=settings.idle_timeout_seconds,
         )
     except PodscribeError as error:
+        # A callback's path or query may be its credential (Slack-style hooks): the logs get
+        # its host only, in the detail too.
+        host = url_host(url)
         log.warning(
-            "webhook not delivered", extra={"url": url, "code": error.code, "detail": error.message}
+            "webhook not delivered",
+            extra={"host": host, "code": error.code, "detail": error.message.replace(url, host)},
         )
         return Delivery(
             url, delivered=False, status=getattr(error, "status", None), error=error.code
         )
-    log.info("webhook delivered", extra={"url": url, "status": status})
+    log.info("webhook delivered", extra={"host": url_host(url), "status": status})
     return Delivery(url, delivered=True, status=status, error=None)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import uuid
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Engine
 from podscribe import jobs
 from podscribe.db import transaction
 from podscribe.dispatching import DispatchAction, dispatch_message
-from podscribe.errors import CapacityError, LaunchError
+from podscribe.errors import CapacityError, LaunchError, public_message
 from podscribe.jobs import Job, JobStatus
 from podscribe.launchers.kubernetes import KubernetesLauncher
 from podscribe.launchers.local import LocalProcessLauncher
@@ -60,8 +61,9 @@ def test_a_wakeup_for_an_unknown_job_is_skipped(
 
 
 def test_no_capacity_anywhere_on_the_last_attempt_fails_the_job(
-    engine: Engine, settings: Settings, vertex: FakeVertex
+    engine: Engine, settings: Settings, vertex: FakeVertex, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="podscribe.jobs")
     configured = settings.model_copy(
         update={
             "vertex_image": "i",
@@ -85,7 +87,10 @@ def test_no_capacity_anywhere_on_the_last_attempt_fails_the_job(
     failed = read(engine, job.id)
     assert failed.status is JobStatus.FAILED
     assert failed.error_code == "capacity_exhausted"
-    assert "launch failed 2 time(s)" in (failed.error_message or "")
+    # The row says the code's message; which regions refused is for the logs.
+    assert failed.error_message == public_message("capacity_exhausted")
+    [logged] = [r for r in caplog.records if r.getMessage() == "job failed"]
+    assert "launch failed 2 time(s)" in logged.__dict__["detail"]
     # A later delivery of the same message finds nothing to do.
     late = dispatch_message(engine, configured, launcher, JobMessage(job.id))
     assert late.action is DispatchAction.SKIPPED

@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import socket
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,8 +19,17 @@ import srt
 from pg8000.native import identifier
 
 from local_emulators.fixtures import EPISODE
-from local_emulators.processes import group_alive
-from local_emulators.profile import ProfileState, _database, _Starter, _wiring, webhook_secret_path
+from local_emulators.processes import group_alive, port_open, start_process, stop_group, wait_until
+from local_emulators.profile import (
+    ProfileState,
+    _api_key,
+    _database,
+    _redis,
+    _Starter,
+    _wiring,
+    state_path,
+    webhook_secret_path,
+)
 from podscribe.client import PodscribeClient
 from podscribe.settings import Settings, load_settings
 from tests.services import REDIS_URL, admin_connection, free_port, throwaway_database
@@ -105,6 +116,9 @@ def test_up_transcribe_cli_down_leaves_nothing_running(
     )
     assert f"signed with the secret in {tmp_path / 'state' / 'webhook-secret'}" in started.stdout
     state = json.loads((tmp_path / "state" / "state.json").read_text())
+    # It holds the API key and the database URL: the owner's alone.
+    assert stat.S_IMODE((tmp_path / "state" / "state.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "state").stat().st_mode) == 0o700
     names = {record["name"] for record in state["processes"]}
     assert {
         "pubsub-emulator",
@@ -215,3 +229,52 @@ def test_webhooks_are_signed_with_a_secret_kept_in_the_state_folder(tmp_path: Pa
     # A secret the caller configured is theirs to pass on: none is made.
     configured = load_settings(env="local", local_state_dir=folder, webhook_secret="x" * 40)
     assert "PODSCRIBE_WEBHOOK_SECRET" not in _wiring(configured, state, folder)
+
+
+def test_every_state_file_is_owner_only_even_when_an_older_version_left_it_open(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "state"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    old = folder / "state.json"
+    old.write_text("{}")
+    old.chmod(0o644)  # what earlier versions wrote
+    settings = load_settings(env="local", local_state_dir=folder, api_keys=[], database_url=None)
+    state = _state(settings)
+    state.database_url = "postgresql://postgres:db-secret@127.0.0.1:5432/x"
+    state.save(state_path(settings))
+    _api_key(settings, folder)
+    _wiring(settings, state, folder)
+    try:
+        _database(settings, folder, _Starter(settings, state, folder), io.StringIO())
+    finally:
+        admin = admin_connection()
+        name = f"podscribe_local_{(folder / 'instance-id').read_text().strip()}"
+        admin.run(f"DROP DATABASE IF EXISTS {identifier(name)} WITH (FORCE)")
+        admin.close()
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    files = {entry.name: stat.S_IMODE(entry.stat().st_mode) for entry in folder.iterdir()}
+    assert set(files) >= {"state.json", "api-key", "webhook-secret", "instance-id"}
+    assert set(files.values()) == {0o600}, files
+    assert ProfileState.load(state_path(settings)) == state
+
+
+def test_a_redis_password_is_never_printed(tmp_path: Path) -> None:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--requirepass"]
+    started = start_process("redis", [*argv, "pw-s3cret"], log_path=tmp_path / "redis.log")
+    try:
+        wait_until("redis", lambda: port_open("127.0.0.1", port), timeout=20, started=started)
+        url = f"redis://:pw-s3cret@127.0.0.1:{port}/0"
+        settings = load_settings(env="local", local_state_dir=tmp_path, redis_url=url)
+        out = io.StringIO()
+        assert _redis(settings, _Starter(settings, _state(settings), tmp_path), out) == url
+    finally:
+        stop_group(started.pid)
+    printed = out.getvalue()
+    assert f"127.0.0.1:{port}" in printed
+    assert "pw-s3cret" not in printed

@@ -6,6 +6,7 @@ Vertex JobService, and the Pub/Sub emulator receiving the re-wakes on a pull sub
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 
@@ -17,6 +18,7 @@ from sqlalchemy.engine import Engine
 from podscribe import jobs
 from podscribe.db import transaction
 from podscribe.dispatching import DispatchAction, dispatch_message
+from podscribe.errors import public_message
 from podscribe.jobs import Job, JobStatus
 from podscribe.launchers.vertex import VertexLauncher
 from podscribe.messaging import JobMessage, JobPublisher
@@ -98,8 +100,13 @@ def read(engine: Engine, job_id: str) -> Job:
 
 
 def test_reconciliation_fails_dead_workers_and_requeues_capacity_stockouts(
-    engine: Engine, sweep_settings: Settings, vertex: FakeVertex, wakeups: str
+    engine: Engine,
+    sweep_settings: Settings,
+    vertex: FakeVertex,
+    wakeups: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="podscribe.jobs")
     launcher = VertexLauncher(sweep_settings)
     cancelled = launched(engine, sweep_settings, launcher)
     stocked_out = launched(engine, sweep_settings, launcher)
@@ -119,7 +126,10 @@ def test_reconciliation_fails_dead_workers_and_requeues_capacity_stockouts(
     failed = read(engine, cancelled.id)
     assert failed.status is JobStatus.FAILED
     assert failed.error_code == "worker_failed"
-    assert "ended cancelled: Vertex AI reports JOB_STATE_CANCELLED" in (failed.error_message or "")
+    # The launcher's reason (and its resource name) reach the logs, not the caller.
+    assert failed.error_message == public_message("worker_failed")
+    [logged] = [r for r in caplog.records if r.getMessage() == "job failed"]
+    assert "ended cancelled: Vertex AI reports JOB_STATE_CANCELLED" in logged.__dict__["detail"]
     requeued = read(engine, stocked_out.id)
     assert (requeued.status, requeued.attempts) == (JobStatus.QUEUED, 1)
     assert read(engine, healthy.id).status is JobStatus.DISPATCHED

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from podscribe import jobs
 from podscribe.apple import clear_lookup_cache
 from podscribe.db import transaction
+from podscribe.errors import public_message
 from podscribe.settings import load_settings
 from podscribe.storage import TranscriptStore
 from tests.fakes.apple_fixtures import ID3_STUB, FakeApplePodcasts, FakeEpisode
@@ -73,18 +76,44 @@ def run_failing(
             job_id, settings=settings, engine=engine, store=job_store, retry=FAST_RETRY
         )
         job = read_job(engine, job_id)
+        with transaction(engine) as conn:
+            code, stored = conn.execute(
+                sa.text("SELECT error_code, error_message FROM jobs WHERE id = :id"),
+                {"id": job_id},
+            ).one()
+    if code is not None:
+        assert stored == public_message(code)  # the row itself holds no detail
     if (tmp_path / "work").exists():
         assert list((tmp_path / "work").iterdir()) == []  # nothing left on disk
     return job, apple, outcome
 
 
+_failure_logs: list[pytest.LogCaptureFixture] = []
+
+
+@pytest.fixture(autouse=True)
+def _capture_failure_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Hands this test's log capture to :func:`assert_failed` (the detail is only logged)."""
+    caplog.set_level(logging.WARNING, logger="podscribe.jobs")
+    _failure_logs.append(caplog)
+    yield
+    _failure_logs.pop()
+
+
 def assert_failed(job: jobs.Job, outcome: JobOutcome, code: str, *words: str) -> None:
+    """Failed with ``code``; the row says only the code's public message, the log says why."""
     assert outcome is JobOutcome.FAILED
     assert job.status is jobs.JobStatus.FAILED
     assert (job.error_code, job.transcript_objects) == (code, None)
-    assert job.error_message
+    assert job.error_message == public_message(code)
+    details = [
+        str(getattr(record, "detail", ""))
+        for record in _failure_logs[-1].records
+        if record.getMessage() == "job failed" and getattr(record, "job_id", None) == job.id
+    ]
+    assert len(details) == 1, details
     for word in words:
-        assert word in job.error_message.lower(), job.error_message
+        assert word in details[0].lower(), details[0]
 
 
 @pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "audio/mpeg"])
@@ -114,7 +143,9 @@ def test_an_audio_url_aimed_inside_is_download_refused(
     job, apple, outcome = run_failing(
         engine, database_url, store, tmp_path, episode, prepare=prepare
     )
-    assert_failed(job, outcome, "download_refused")
+    # Which internal address the feed aimed at is for our logs, never for the caller.
+    address = "10.1.2.3" if redirected else "169.254.169.254"
+    assert_failed(job, outcome, "download_refused", address)
     expected = ["/audio/tracker.mp3"] if redirected else []
     assert [r.path for r in apple.requests_to("/audio")] == expected
 

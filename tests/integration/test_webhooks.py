@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from sqlalchemy.engine import Engine
 
 from podscribe import jobs
 from podscribe.db import transaction
+from podscribe.errors import public_message
 from podscribe.jobs import Job, JobStatus
+from podscribe.log import CloudLoggingFormatter
 from podscribe.settings import Settings, load_settings
 from podscribe.webhooks import SIGNATURE_HEADER, notify, notify_finished, verify
 from tests.fakes.cloudsql import authorized_user_file
@@ -37,7 +40,13 @@ def hook_settings(receiver: FixtureServer, **overrides: object) -> Settings:
     )
 
 
-def finished_job(engine: Engine, status: JobStatus) -> Job:
+def finished_job(
+    engine: Engine,
+    status: JobStatus,
+    *,
+    code: str = "not_audio",
+    message: str = "HTML",
+) -> Job:
     with transaction(engine) as conn:
         job, _ = jobs.create_or_get_job(
             conn,
@@ -51,7 +60,7 @@ def finished_job(engine: Engine, status: JobStatus) -> Job:
         jobs.start_running(conn, job.id, lease_seconds=60)
         if status is JobStatus.SUCCEEDED:
             return jobs.succeed(conn, job.id, transcript_objects={"txt": "t"})
-        return jobs.fail(conn, job.id, JobStatus.RUNNING, code="not_audio", message="HTML")
+        return jobs.fail(conn, job.id, JobStatus.RUNNING, code=code, message=message)
 
 
 def test_a_finished_job_is_posted_signed(engine: Engine, receiver: FixtureServer) -> None:
@@ -79,7 +88,45 @@ def test_a_failed_job_carries_its_error(engine: Engine, receiver: FixtureServer)
     notify(job, [receiver.url("/hook")], hook_settings(receiver))
     body = json.loads(receiver.requests[0].body)
     assert body["type"] == "transcription.failed"
-    assert body["error"] == {"code": "not_audio", "message": "HTML"}
+    assert body["error"] == {"code": "not_audio", "message": public_message("not_audio")}
+
+
+def test_a_guard_refusal_reaches_the_receiver_as_its_code_only(
+    engine: Engine, receiver: FixtureServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What a hostile feed learns from the webhook must not map the network behind the job.
+    refusal = "refused to fetch http://db.internal:5432/x: db.internal resolves to 10.9.8.7"
+    receiver.route("/hook", Reply(status=200, body=b"ok"))
+    with caplog.at_level(logging.WARNING, logger="podscribe.jobs"):
+        job = finished_job(engine, JobStatus.FAILED, code="download_refused", message=refusal)
+    notify(job, [receiver.url("/hook")], hook_settings(receiver))
+    raw = receiver.requests[0].body.decode()
+    assert json.loads(raw)["error"] == {
+        "code": "download_refused",
+        "message": public_message("download_refused"),
+    }
+    assert "10.9.8.7" not in raw and "internal" not in raw
+    [logged] = [record for record in caplog.records if record.getMessage() == "job failed"]
+    assert logged.__dict__["detail"] == refusal  # the detail is ours, in the logs
+
+
+def test_callback_urls_are_logged_by_host_only(
+    engine: Engine, receiver: FixtureServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.route("/hooks/T0/B0/s3cr3tpath", Reply(status=200))
+    receiver.route("/hooks/gone", Reply(status=404))
+    delivered = receiver.url("/hooks/T0/B0/s3cr3tpath") + "?token=qs-secret"
+    refused = receiver.url("/hooks/gone").replace("://", "://user:pw-secret@") + "?sig=abc"
+    job = finished_job(engine, JobStatus.SUCCEEDED)
+    formatter = CloudLoggingFormatter("test")
+    with caplog.at_level(logging.INFO, logger="podscribe.webhooks"):
+        notify(job, [delivered, refused], hook_settings(receiver, webhook_attempts=1))
+    lines = [json.loads(formatter.format(record)) for record in caplog.records]
+    assert {line["message"] for line in lines} == {"webhook delivered", "webhook not delivered"}
+    text = json.dumps(lines)
+    for secret in ("s3cr3tpath", "qs-secret", "pw-secret", "/hooks", "sig=abc"):
+        assert secret not in text
+    assert {line["host"] for line in lines} == {f"http://{receiver.host_port}"}
 
 
 def test_server_errors_are_retried_then_delivered(engine: Engine, receiver: FixtureServer) -> None:

@@ -487,6 +487,8 @@ def test_every_configured_variable_is_a_setting(
         "PODSCRIBE_DATABASE_URL",
         "WHISPER_DEVICE",
         "WHISPER_COMPUTE_TYPE",
+        "PODSCRIBE_PUBLIC_BASE_URL",  # links never follow a request's Host header
+        "PODSCRIBE_TRUSTED_PROXY_HOPS",
     } <= configured
 
 

@@ -52,10 +52,16 @@ LAUNCHER = {
     "PODSCRIBE_VERTEX_SERVICE_ACCOUNT",
     "PODSCRIBE_VERTEX_NETWORK",
 }
+# Links (job documents, OpenAPI, webhooks sent by dispatch, the sweep and the job) never
+# follow a request's Host: every function is told the public base URL.
+LINKS = {"PODSCRIBE_PUBLIC_BASE_URL"}
 REQUIRED_SETTINGS = {
-    "submit": DATABASE | PLATFORM | {"PODSCRIBE_PUBSUB_TOPIC"},
-    "dispatch": DATABASE | PLATFORM | LAUNCHER,
-    "sweep": DATABASE | PLATFORM | LAUNCHER | {"PODSCRIBE_PUBSUB_TOPIC"},
+    "submit": DATABASE
+    | PLATFORM
+    | LINKS
+    | {"PODSCRIBE_PUBSUB_TOPIC", "PODSCRIBE_TRUSTED_PROXY_HOPS"},
+    "dispatch": DATABASE | PLATFORM | LAUNCHER | LINKS,
+    "sweep": DATABASE | PLATFORM | LAUNCHER | LINKS | {"PODSCRIBE_PUBSUB_TOPIC"},
 }
 SUBMIT_SECRETS = {
     "PODSCRIBE_API_KEYS": "${var.api_keys_secret_id}",

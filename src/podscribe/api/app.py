@@ -33,6 +33,7 @@ from werkzeug.wrappers import Request, Response
 from podscribe.api.auth import Caller, authenticate
 from podscribe.api.documents import job_document, job_path
 from podscribe.api.openapi import openapi_document
+from podscribe.api.origin import base_url
 from podscribe.api.problems import problem_response
 from podscribe.api.validation import (
     client_ip,
@@ -41,6 +42,7 @@ from podscribe.api.validation import (
 )
 from podscribe.db import create_db_engine, transaction
 from podscribe.errors import (
+    DatabaseUnavailableError,
     InvalidRequestError,
     JobStateConflictError,
     MethodNotAllowedError,
@@ -78,6 +80,8 @@ _ROUTES = Map(
     strict_slashes=False,
     merge_slashes=False,
 )
+_READY_CACHE_SECONDS = 1.0
+"""How long one readiness probe's answer is reused."""
 _READY_VALUES = frozenset({"0", "1", "true", "false"})
 _TEXT_TYPES = frozenset({"text/plain", "text/vtt", "application/x-subrip", "application/json"})
 
@@ -129,6 +133,9 @@ class SubmitApi:
         self._limiter = limiter
         self._lock = threading.RLock()
         self._logging_ready = False
+        self._ready_lock = threading.Lock()
+        self._ready_probed: float | None = None
+        self._ready = False
 
     # --- resources, built on first use ---------------------------------------------------
     @property
@@ -288,8 +295,7 @@ class SubmitApi:
         return _Context(request, caller, self._base_url(request), rate)
 
     def _base_url(self, request: Request) -> str:
-        configured = self.settings.public_base_url
-        return (configured or request.host_url).rstrip("/")
+        return base_url(request, self.settings)
 
     # --- handlers --------------------------------------------------------------------------
     def _submit(self, context: _Context) -> Response:
@@ -404,8 +410,29 @@ class SubmitApi:
         return iter([RENDERERS[fmt](Transcript.from_json(payload)).encode("utf-8")])
 
     def _readiness(self) -> Response:
-        with transaction(self.engine) as conn:
-            conn.execute(sa.text("SELECT 1"))
+        """Ready when the database answered a probe of the last :data:`_READY_CACHE_SECONDS`.
+
+        The endpoint is unauthenticated: one probe per instance per interval, whatever the
+        request rate (callers arriving during a probe wait for its answer), so readiness
+        cannot be used to load the database; the outage's detail goes to the logs only.
+
+        Raises:
+            DatabaseUnavailableError: the last probe failed (with the code's generic message).
+        """
+        with self._ready_lock:
+            now = time.monotonic()
+            if self._ready_probed is None or now - self._ready_probed >= _READY_CACHE_SECONDS:
+                try:
+                    with transaction(self.engine) as conn:
+                        conn.execute(sa.text("SELECT 1"))
+                    self._ready = True
+                except DatabaseUnavailableError as error:
+                    log.warning("readiness probe failed", extra={"detail": error.message})
+                    self._ready = False
+                self._ready_probed = time.monotonic()
+            ready = self._ready
+        if not ready:
+            raise DatabaseUnavailableError(DatabaseUnavailableError.public_message)
         return _json_response({"status": "ready", "database": "ok"})
 
     # --- logging ---------------------------------------------------------------------------

@@ -217,7 +217,10 @@ def _schemas() -> dict[str, Any]:
                             "required": ["code", "message"],
                             "properties": {
                                 "code": {"type": "string"},
-                                "message": {"type": "string"},
+                                "message": {
+                                    "type": "string",
+                                    "description": "Fixed per code; the detail is logged.",
+                                },
                             },
                         },
                     ],
@@ -255,7 +258,11 @@ def _schemas() -> dict[str, Any]:
                 "type": {"type": "string", "format": "uri"},
                 "title": {"type": "string"},
                 "status": {"type": "integer", "minimum": 400, "maximum": 599},
-                "detail": {"type": "string"},
+                "detail": {
+                    "type": "string",
+                    "description": "What was wrong with the request (4xx); for other codes "
+                    "the code's fixed message, never internal detail.",
+                },
                 "code": {
                     "type": "string",
                     "enum": sorted({error.code for error in API_ERRORS}),
@@ -418,6 +425,8 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "operationId": "ready",
                 "summary": "Readiness: the database answers",
+                "description": "Unauthenticated; the database is probed at most once a second "
+                "per instance, other requests reuse that answer.",
                 "security": [],
                 "responses": {
                     "200": {

@@ -2,9 +2,12 @@
 
 Each :class:`~podscribe.errors.PodscribeError` carries a stable ``code``, an HTTP status and
 a title; this module turns one into ``application/problem+json`` with ``type``, ``title``,
-``status``, ``detail``, ``code`` and ``instance``. Nothing else about the error (its cause,
-a stack trace, a SQL statement) reaches the caller: anything that is not a PodscribeError is
-answered as a bare ``internal_error`` and logged on our side only.
+``status``, ``detail``, ``code`` and ``instance``. ``detail`` is the error's
+``caller_message``: the message itself only for errors about the caller's own input, else the
+code's fixed public message, so an outage never names a database host and a refused fetch never
+names an address. Nothing else about the error (its cause, a stack trace, a SQL statement)
+reaches the caller: anything that is not a PodscribeError is answered as a bare
+``internal_error`` and logged on our side only.
 """
 
 from __future__ import annotations
@@ -27,8 +30,6 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 RETRY_AFTER_UNAVAILABLE = 5
 """Seconds a caller is asked to wait after a 503 (a database or storage outage)."""
 
-_INTERNAL_DETAIL = "The server failed to answer this request; it has been logged."
-
 
 def problem_type(code: str) -> str:
     """The problem ``type`` URI of an error code (a stable URN; the README lists them)."""
@@ -42,7 +43,7 @@ def problem_body(error: PodscribeError, instance: str | None) -> dict[str, Any]:
         "type": problem_type(error.code),
         "title": error.title,
         "status": status,
-        "detail": _INTERNAL_DETAIL if status >= 500 and status != 503 else error.message,
+        "detail": error.caller_message,
         "code": error.code,
     }
     if instance:
@@ -60,9 +61,8 @@ def problem_response(
     """An ``application/problem+json`` response for ``error``.
 
     Args:
-        error: what went wrong; its ``http_status``, ``title``, ``code`` and message are used
-            (the message only for statuses below 500 and for 503, whose messages are written
-            for callers).
+        error: what went wrong; its ``http_status``, ``title``, ``code`` and
+            ``caller_message`` are used.
         instance: the request path the problem is about.
         headers: extra headers (rate-limit headers, for one).
         streamed: send the body as an iterable. functions-framework reads the whole request

@@ -12,20 +12,33 @@
 locals {
   sa_suffix              = ".gserviceaccount.com"
   webhook_secret_version = "projects/${var.project_id}/secrets/${var.webhook_secret_id}/versions/latest"
+  # Links in job documents, webhooks and the OpenAPI `servers` entry never follow a request's
+  # Host header: a custom domain when given, else submit's own gen2 URL, known before it
+  # exists (https://REGION-PROJECT.cloudfunctions.net/NAME, the function's `url` attribute).
+  public_base_url = (
+    var.public_base_url != ""
+    ? trimsuffix(var.public_base_url, "/")
+    : "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.name_prefix}-submit"
+  )
 
   # Every key is a field alias of podscribe.settings.Settings (tests/unit/test_terraform.py
   # checks it). Values that differ per deployment come from variables.
   submit_environment = {
-    PODSCRIBE_ENV            = "production"
-    PODSCRIBE_LOG_LEVEL      = var.log_level
-    PODSCRIBE_PROJECT_ID     = var.project_id
-    PODSCRIBE_REGION         = var.region
-    CLOUDSQL_CONNECTION_NAME = var.cloudsql_connection_name
-    PODSCRIBE_DB_NAME        = var.database_name
-    PODSCRIBE_DB_USER        = trimsuffix(google_service_account.submit.email, local.sa_suffix)
-    PODSCRIBE_DB_IP_TYPE     = "private"
-    PODSCRIBE_PUBSUB_TOPIC   = var.jobs_topic_name
-    PODSCRIBE_BUCKET         = var.transcripts_bucket
+    PODSCRIBE_ENV             = "production"
+    PODSCRIBE_LOG_LEVEL       = var.log_level
+    PODSCRIBE_PROJECT_ID      = var.project_id
+    PODSCRIBE_REGION          = var.region
+    CLOUDSQL_CONNECTION_NAME  = var.cloudsql_connection_name
+    PODSCRIBE_DB_NAME         = var.database_name
+    PODSCRIBE_DB_USER         = trimsuffix(google_service_account.submit.email, local.sa_suffix)
+    PODSCRIBE_DB_IP_TYPE      = "private"
+    PODSCRIBE_PUBSUB_TOPIC    = var.jobs_topic_name
+    PODSCRIBE_BUCKET          = var.transcripts_bucket
+    PODSCRIBE_PUBLIC_BASE_URL = local.public_base_url
+    # Gen2 functions sit behind Google's front end, the one proxy that appends the client's
+    # address to X-Forwarded-For (and sets X-Forwarded-Proto); what is left of it is the
+    # client's own claim. A load balancer in front of a custom domain adds a second hop.
+    PODSCRIBE_TRUSTED_PROXY_HOPS = tostring(var.trusted_proxy_hops)
   }
 
   dispatch_environment = {
@@ -50,6 +63,8 @@ locals {
     WHISPER_MODEL = var.whisper_model
     # A resource name, not the secret: dispatch and the job read the value through the API.
     PODSCRIBE_WEBHOOK_SECRET_VERSION = local.webhook_secret_version
+    # Webhook bodies link the transcripts; the Vertex launcher passes it on to the job.
+    PODSCRIBE_PUBLIC_BASE_URL = local.public_base_url
   }
 
   # The sweep reads launched jobs' states through the same launcher settings and re-publishes
@@ -74,6 +89,7 @@ locals {
     PODSCRIBE_VERTEX_ACCELERATOR_COUNT = tostring(var.vertex_accelerator_count)
     PODSCRIBE_VERTEX_FALLBACKS         = join(",", var.vertex_fallbacks)
     PODSCRIBE_WEBHOOK_SECRET_VERSION   = local.webhook_secret_version
+    PODSCRIBE_PUBLIC_BASE_URL          = local.public_base_url
   }
 }
 

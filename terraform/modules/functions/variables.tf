@@ -265,3 +265,25 @@ variable "webhook_secret_id" {
   type        = string
   description = "Short id of the webhook signing secret that dispatch, the sweep (and, through dispatch, the job) read."
 }
+
+variable "public_base_url" {
+  type        = string
+  description = "Base URL callers reach the API at (a custom domain, optionally with a path), used in every link, webhook and the OpenAPI `servers` entry; empty means submit's own `https://REGION-PROJECT.cloudfunctions.net/NAME` URL."
+  default     = ""
+
+  validation {
+    condition     = var.public_base_url == "" || can(regex("^https://[^/?#@\\s]+(/[^?#\\s]*)?$", var.public_base_url))
+    error_message = "public_base_url must be an https:// URL without credentials, query or fragment."
+  }
+}
+
+variable "trusted_proxy_hops" {
+  type        = number
+  description = "Proxies in front of submit that append to `X-Forwarded-For`: 1 for Google's front end alone, 2 with an external load balancer in front."
+  default     = 1
+
+  validation {
+    condition     = var.trusted_proxy_hops >= 1 && var.trusted_proxy_hops <= 10 && floor(var.trusted_proxy_hops) == var.trusted_proxy_hops
+    error_message = "trusted_proxy_hops must be a whole number from 1 to 10."
+  }
+}
