@@ -4,7 +4,9 @@
     podscribe status <id>
     podscribe get <id> [--format vtt] [-o file]
 
-Talks to any deployment: ``PODSCRIBE_API_URL`` and ``PODSCRIBE_API_KEY``.
+Talks to any deployment: ``PODSCRIBE_API_URL`` and ``PODSCRIBE_API_KEY``. A ``429`` is waited
+out as its ``Retry-After`` asks (bounded; see :class:`~podscribe.client.PodscribeClient`), so
+``--wait`` polling shares a key with other clients without failing.
 
 Exit codes, for scripts: 0 done, 1 the job failed, 2 usage or configuration error,
 3 the request was refused (4xx), 4 the service could not be reached or failed (5xx),

@@ -1,14 +1,30 @@
-"""A small client of the podscribe HTTP API, used by the CLI and the demo."""
+"""A small client of the podscribe HTTP API, used by the CLI and the demo.
+
+Two things a polling client meets that are not errors, handled here so every caller gets
+them: a ``429`` says how long to wait (``Retry-After``), and the client waits that long, up to
+a bound, and asks again (a refused request was not counted or acted on, so any method may be
+repeated); and a pooled keep-alive connection can be closed by the server (gunicorn drops idle
+ones after 2 s) just as a request goes out on it, so an idempotent GET that finds its
+connection dropped is sent once more, on a fresh one.
+"""
 
 from __future__ import annotations
 
+import email.utils
+import math
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 TERMINAL_STATUSES = frozenset({"succeeded", "failed"})
+
+_DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ConnectError)
+"""What a request on a connection the server already closed raises (not timeouts: a slow
+server asked again would only double the wait)."""
+_DEFAULT_RETRY_AFTER = 1.0
 
 
 class ApiError(Exception):
@@ -38,9 +54,24 @@ class PodscribeClient:
         base_url: e.g. ``http://127.0.0.1:8080``.
         api_key: sent as ``Authorization: Bearer``.
         timeout: seconds per HTTP request.
+        max_retry_wait: longest ``Retry-After`` honoured; a 429 asking for more is raised.
+        rate_limit_retries: 429s waited out per call before the last one is raised.
+        sleep: how to wait (injectable).
     """
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 30.0,
+        max_retry_wait: float = 60.0,
+        rate_limit_retries: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._max_retry_wait = max_retry_wait
+        self._rate_limit_retries = rate_limit_retries
+        self._sleep = sleep
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {api_key}", "User-Agent": "podscribe-cli"},
@@ -57,10 +88,15 @@ class PodscribeClient:
         self.close()
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as error:
-            raise ApiError(0, "unreachable", f"{self._http.base_url}: {error}") from error
+        response = self._send(method, path, **kwargs)
+        for _ in range(self._rate_limit_retries):
+            if response.status_code != 429:
+                break
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            if wait > self._max_retry_wait:
+                break  # longer than the caller will wait: say so now rather than hang
+            self._sleep(wait)
+            response = self._send(method, path, **kwargs)
         if response.is_success:
             return response
         try:
@@ -72,6 +108,18 @@ class PodscribeClient:
             str(problem.get("code", "http_error")),
             str(problem.get("detail", response.reason_phrase)),
         )
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            try:
+                return self._http.request(method, path, **kwargs)
+            except _DROPPED:
+                if method != "GET":
+                    raise  # a POST may have been acted on before the connection dropped
+                # The pooled connection was closed under us; a fresh one is opened now.
+                return self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            raise ApiError(0, "unreachable", f"{self._http.base_url}: {error}") from error
 
     def submit(self, url: str, **options: str) -> dict[str, Any]:
         """POST /v1/transcriptions. Returns the job document."""
@@ -112,3 +160,27 @@ class PodscribeClient:
             if time.monotonic() >= deadline:
                 raise WaitTimeoutError(f"job {job_id} still {job.get('status')} after {timeout:g}s")
             time.sleep(interval)
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float:
+    """Seconds a ``Retry-After`` value asks for (delta-seconds or an HTTP date).
+
+    Args:
+        value: the header, or None when absent.
+        now: the current time, for HTTP dates (injectable).
+
+    Returns:
+        The wait, at least 0; 1 second when the header is absent or unreadable.
+    """
+    if value is None:
+        return _DEFAULT_RETRY_AFTER
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return _DEFAULT_RETRY_AFTER
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, math.ceil((when - (now or datetime.now(UTC))).total_seconds()))

@@ -14,15 +14,24 @@ through windows) rather than Redis's, which keeps Redis and the backstop on one 
 
 When Redis cannot be reached the limiter does not fail open: a per-process backstop keeps
 the same sliding log in memory. Its memory does not grow with traffic: it tracks at most
-``rate_limit_backstop_keys`` buckets (the least recently used is forgotten first) and each
-bucket holds at most ``limit`` timestamps (a ``deque`` with ``maxlen``). After a failure the
-limiter leaves Redis alone for ``rate_limit_redis_retry_seconds`` (an outage costs one short
-timeout, not one per request), then tries again and switches back by itself.
+``rate_limit_backstop_keys`` buckets and each bucket holds at most ``limit`` timestamps (a
+``deque`` with ``maxlen``). When it is full it refuses, never forgets: only a bucket whose
+newest admission has left the window (it would start afresh anyway) makes room for a new
+one; otherwise a request that needs a new bucket is refused until the oldest expires. Were it
+to forget the least recently used instead, a flood of new identities would wash out a limited
+key's count and hand it a fresh limit. After a failure the limiter leaves Redis alone for
+``rate_limit_redis_retry_seconds`` (an outage costs one short timeout, not one per request),
+then tries again and switches back by itself.
+
+Addresses are limited by what one client controls (:func:`address_identity`): an IPv4
+address, or an IPv6 /64 (the smallest prefix an ISP hands out; one host picks among 2**64
+addresses in it at will).
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import math
 import threading
@@ -38,7 +47,14 @@ from podscribe.settings import Settings
 if TYPE_CHECKING:
     import redis
 
-__all__ = ["Bucket", "InMemoryBackstop", "RateDecision", "RateLimiter", "SlidingWindowScript"]
+__all__ = [
+    "Bucket",
+    "InMemoryBackstop",
+    "RateDecision",
+    "RateLimiter",
+    "SlidingWindowScript",
+    "address_identity",
+]
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +184,12 @@ class SlidingWindowScript:
 class InMemoryBackstop:
     """The same sliding log, in this process, in bounded memory.
 
+    Buckets are kept in order of their newest admission, so the first one is the only
+    candidate for being provably expired; making room costs O(1) whatever the table size.
+
     Args:
-        max_buckets: most buckets tracked; beyond it the least recently used is forgotten.
+        max_buckets: most buckets tracked; when full, only an expired bucket makes room and a
+            request needing a new bucket is refused otherwise (refuse, never forget).
         clock: seconds, monotonic within the process.
     """
 
@@ -178,9 +198,13 @@ class InMemoryBackstop:
         self._clock = clock
         self._buckets: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
+        self._warned_full = False  # one warning per spell of being full, not one per request
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._buckets
 
     @property
     def max_buckets(self) -> int:
@@ -195,33 +219,59 @@ class InMemoryBackstop:
         """Admit or refuse one request against ``buckets`` (see :meth:`RateLimiter.hit`)."""
         now = self._clock()
         with self._lock:
-            logs = [self._log_for(bucket) for bucket in buckets]
+            # Look up without creating: a refused request must not take a slot.
+            logs = [self._buckets.get(bucket.name) for bucket in buckets]
             states = []
             for bucket, log_ in zip(buckets, logs, strict=True):
-                while log_ and log_[0] <= now - window:
-                    log_.popleft()
+                if log_ is not None:
+                    while log_ and log_[0] <= now - window:
+                        log_.popleft()
+                count = len(log_) if log_ is not None else 0
                 reset = (log_[0] + window - now) if log_ else 0.0
-                states.append((bucket, len(log_), reset))
+                states.append((bucket, count, reset))
             refused = [state for state in states if state[1] >= state[0].limit]
             if refused:
                 bucket, _, reset = max(refused, key=lambda state: state[2])
                 return RateDecision(False, bucket.limit, 0, reset, window, "backstop")
-            for log_ in logs:
-                log_.append(now)
+            new = [bucket for bucket, log_ in zip(buckets, logs, strict=True) if log_ is None]
+            if new and not self._make_room(len(new), now, window):
+                return self._full(new[0], now, window)
+            for bucket, log_ in zip(buckets, logs, strict=True):
+                self._admit(bucket, log_, now)
             bucket, count, reset = min(states, key=lambda state: state[0].limit - state[1])
             return RateDecision(
                 True, bucket.limit, bucket.limit - count - 1, reset or window, window, "backstop"
             )
 
-    def _log_for(self, bucket: Bucket) -> deque[float]:
-        log_ = self._buckets.get(bucket.name)
+    def _make_room(self, needed: int, now: float, window: float) -> bool:
+        """Drop expired buckets until ``needed`` new ones fit; False when they cannot."""
+        while len(self._buckets) + needed > self._max_buckets:
+            oldest = next(iter(self._buckets.values()), None)
+            if oldest is None or (oldest and oldest[-1] > now - window):
+                return False  # the oldest still counts: forgetting it would hand out a limit
+            self._buckets.popitem(last=False)
+        self._warned_full = False
+        return True
+
+    def _full(self, bucket: Bucket, now: float, window: float) -> RateDecision:
+        """Refuse: the table is full of live buckets; retry when the oldest expires."""
+        oldest = next(iter(self._buckets.values()), None)
+        reset = (oldest[-1] + window - now) if oldest else window
+        if not self._warned_full:
+            self._warned_full = True
+            log.warning(
+                "rate-limit backstop full (%d clients): refusing new clients until one expires",
+                self._max_buckets,
+            )
+        return RateDecision(False, bucket.limit, 0, max(reset, 0.0), window, "backstop")
+
+    def _admit(self, bucket: Bucket, log_: deque[float] | None, now: float) -> None:
         if log_ is None or log_.maxlen != bucket.limit:
             log_ = deque(log_ or (), maxlen=bucket.limit)
             self._buckets[bucket.name] = log_
+        log_.append(now)
+        # Ordered by newest admission: the first bucket is the likeliest to have expired.
         self._buckets.move_to_end(bucket.name)
-        while len(self._buckets) > self._max_buckets:
-            self._buckets.popitem(last=False)
-        return log_
 
 
 class RateLimiter:
@@ -333,3 +383,27 @@ def _build_client(settings: Settings) -> redis.Redis | None:
         health_check_interval=0,
     )
     return client
+
+
+def address_identity(address: str) -> str:
+    """What a per-address limit counts: an IPv4 address, or the /64 an IPv6 address is in.
+
+    An IPv4-mapped IPv6 address (``::ffff:192.0.2.1``, as dual-stack sockets report IPv4
+    peers) counts as its IPv4 address, so one client cannot double its budget by family.
+
+    Args:
+        address: a client address as :func:`podscribe.api.validation.client_ip` returns it.
+
+    Returns:
+        ``192.0.2.1``, ``2001:db8:1:2::/64``, or ``address`` itself when it is no address
+        (``unknown``: every such request shares one bucket).
+    """
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)

@@ -180,13 +180,28 @@ class Settings(BaseSettings):
         60,
         ge=1,
         validation_alias=_env("PODSCRIBE_RATE_LIMIT_PER_KEY"),
-        description="Requests per window per API key.",
+        description="Creating requests (POST, DELETE) per window per API key; reads have "
+        "their own budget.",
     )
     rate_limit_per_ip: int = Field(
         120,
         ge=1,
         validation_alias=_env("PODSCRIBE_RATE_LIMIT_PER_IP"),
-        description="Requests per window per client IP.",
+        description="Creating requests per window per client IPv4 address or IPv6 /64, and "
+        "every request without a valid key (so guessing keys is held to it).",
+    )
+    rate_limit_reads_per_key: int = Field(
+        600,
+        ge=1,
+        validation_alias=_env("PODSCRIBE_RATE_LIMIT_READS_PER_KEY"),
+        description="Reads (GET) per window per API key: polling once a second fits many "
+        "times over.",
+    )
+    rate_limit_reads_per_ip: int = Field(
+        1200,
+        ge=1,
+        validation_alias=_env("PODSCRIBE_RATE_LIMIT_READS_PER_IP"),
+        description="Reads (GET) with a valid key per window per client IPv4 address or IPv6 /64.",
     )
     rate_limit_window_seconds: int = Field(
         60,

@@ -6,7 +6,13 @@ import tracemalloc
 
 import pytest
 
-from podscribe.ratelimit import Bucket, InMemoryBackstop, RateDecision, RateLimiter
+from podscribe.ratelimit import (
+    Bucket,
+    InMemoryBackstop,
+    RateDecision,
+    RateLimiter,
+    address_identity,
+)
 from podscribe.settings import load_settings
 from tests.fakes.clock import FakeClock
 
@@ -93,16 +99,61 @@ def test_memory_is_bounded_whatever_the_traffic() -> None:
     assert after - before < 500 * limit * 64
 
 
-def test_least_recently_used_buckets_are_forgotten_first() -> None:
+def test_a_full_backstop_refuses_newcomers_and_forgets_no_live_bucket() -> None:
     clock = FakeClock()
     backstop = InMemoryBackstop(2, clock)
     hot, cold, newcomer = Bucket("hot", 1), Bucket("cold", 1), Bucket("new", 1)
-    backstop.hit([cold], 60)
-    backstop.hit([hot], 60)
-    assert not backstop.hit([hot], 60).allowed  # touches hot: cold is now the oldest
-    backstop.hit([newcomer], 60)  # evicts cold
-    assert not backstop.hit([hot], 60).allowed  # hot is still remembered
-    assert backstop.hit([cold], 60).allowed  # cold was forgotten
+    assert backstop.hit([cold], 60).allowed
+    clock.advance(10)
+    assert backstop.hit([hot], 60).allowed
+    assert not backstop.hit([hot], 60).allowed
+    refused = backstop.hit([newcomer], 60)  # full of live buckets: refused, nothing evicted
+    assert not refused.allowed
+    assert refused.retry_after == 50  # when the oldest (cold, t=0) leaves the window
+    assert "new" not in backstop  # a refused request takes no slot
+    assert not backstop.hit([hot], 60).allowed
+    assert not backstop.hit([cold], 60).allowed  # cold is still remembered
+    clock.advance(50)  # t=60: cold's admission has left the window, so cold is provably expired
+    assert backstop.hit([newcomer], 60).allowed
+    assert "cold" not in backstop and len(backstop) == 2
+    assert not backstop.hit([hot], 60).allowed  # hot (t=10) still counts
+
+
+def test_a_flood_of_new_identities_does_not_reset_a_limited_key() -> None:
+    clock = FakeClock()
+    backstop = InMemoryBackstop(1_000, clock)
+    key = Bucket("key:victim", 5)
+    assert [backstop.hit([key], 60).allowed for _ in range(6)] == [True] * 5 + [False]
+    tracemalloc.start()
+    try:
+        outcomes = []
+        for client in range(10_000):
+            outcomes.append(backstop.hit([Bucket(f"ip:{client}", 5)], 60).allowed)
+            clock.advance(0.001)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sum(outcomes) == 999  # the table filled, then newcomers were refused
+    assert len(backstop) == 1_000
+    assert not backstop.hit([key], 60).allowed  # still limited: refuse, never forget
+    # 1,000 buckets of one timestamp each, plus the 10,000 decisions the loop keeps.
+    assert peak < 1_000 * 1_000 + 10_000 * 200
+
+
+def test_ipv6_clients_share_a_bucket_per_64_and_ipv4_per_address() -> None:
+    assert address_identity("2001:db8:1:2::a") == "2001:db8:1:2::/64"
+    assert address_identity("2001:db8:1:2:ffff:ffff:ffff:ffff") == "2001:db8:1:2::/64"
+    assert address_identity("2001:db8:1:3::a") == "2001:db8:1:3::/64"
+    assert address_identity("192.0.2.1") == "192.0.2.1"
+    assert address_identity("192.0.2.2") == "192.0.2.2"
+    assert address_identity("::ffff:192.0.2.1") == "192.0.2.1"
+    assert address_identity("unknown") == "unknown"
+    backstop = InMemoryBackstop(100, FakeClock())
+    first = Bucket(f"ip:{address_identity('2001:db8:1:2::a')}", 2)
+    second = Bucket(f"ip:{address_identity('2001:db8:1:2:9999::b')}", 2)
+    other = Bucket(f"ip:{address_identity('2001:db8:1:3::a')}", 2)
+    assert [backstop.hit([b], 60).allowed for b in (first, second, second)] == [True, True, False]
+    assert backstop.hit([other], 60).allowed
 
 
 def test_without_redis_the_limiter_uses_the_backstop() -> None:

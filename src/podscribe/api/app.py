@@ -8,10 +8,11 @@ Nothing connects at import or construction: the settings, the database engine, t
 publisher, the storage client and the rate limiter are built on the first request that needs
 them, so importing ``functions/submit/main.py`` needs no credentials and no services.
 
-Per request: the trace header tags every log line; ``/v1/transcriptions`` requests are limited (per
-client IP, and per key once authenticated: one Redis round trip) and authenticated; the
-handler runs; any :class:`~podscribe.errors.PodscribeError` becomes its problem document and
-anything else a bare 500, logged with its stack trace here and never shown to the caller.
+Per request: the trace header tags every log line; ``/v1/transcriptions`` requests are limited
+(per client IP or IPv6 /64, and per key once authenticated; reads and creates on separate
+budgets; one Redis round trip) and authenticated; the handler runs; any
+:class:`~podscribe.errors.PodscribeError` becomes its problem document and anything else a
+bare 500, logged with its stack trace here and never shown to the caller.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from podscribe.formats import RENDERERS, Transcript
 from podscribe.jobs import Job, JobStatus, SubmitOutcome, create_or_get_job, fail, get_job
 from podscribe.log import configure_logging, parse_trace_header, trace_context
 from podscribe.messaging import JobMessage, JobPublisher
-from podscribe.ratelimit import Bucket, RateDecision, RateLimiter
+from podscribe.ratelimit import Bucket, RateDecision, RateLimiter, address_identity
 from podscribe.settings import Settings, get_settings
 from podscribe.storage import TRANSCRIPT_FORMATS, TranscriptStore
 
@@ -83,6 +84,8 @@ _ROUTES = Map(
 _READY_CACHE_SECONDS = 1.0
 """How long one readiness probe's answer is reused."""
 _READY_VALUES = frozenset({"0", "1", "true", "false"})
+_READ_METHODS = frozenset({"GET", "HEAD"})
+"""Methods limited by the read budget; every other one by the create budget."""
 _TEXT_TYPES = frozenset({"text/plain", "text/vtt", "application/x-subrip", "application/json"})
 
 
@@ -282,11 +285,20 @@ class SubmitApi:
             caller: Caller | None = authenticate(request.headers.get("Authorization"), settings)
         except UnauthorizedError as error:
             caller, unauthorized = None, error
-        buckets = [
-            Bucket(f"ip:{client_ip(request, settings.proxy_hops)}", settings.rate_limit_per_ip)
-        ]
-        if caller is not None:
-            buckets.append(Bucket(f"key:{caller.fingerprint}", settings.rate_limit_per_key))
+        address = address_identity(client_ip(request, settings.proxy_hops))
+        if caller is not None and request.method in _READ_METHODS:
+            # Polling is cheap and expected: reads get a budget of their own, so a client
+            # polling once a second never eats into what it may submit.
+            buckets = [
+                Bucket(f"ip:read:{address}", settings.rate_limit_reads_per_ip),
+                Bucket(f"key:read:{caller.fingerprint}", settings.rate_limit_reads_per_key),
+            ]
+        else:
+            # Creates, and every request without a valid key (key guessing) whatever its
+            # method, share the tighter budget.
+            buckets = [Bucket(f"ip:{address}", settings.rate_limit_per_ip)]
+            if caller is not None:
+                buckets.append(Bucket(f"key:{caller.fingerprint}", settings.rate_limit_per_key))
         rate = self.limiter.hit(buckets)
         if not rate.allowed:
             raise _RateLimitExceededError(rate)

@@ -83,7 +83,12 @@ _RATE_HEADERS = ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "R
 
 
 def _rate_limited() -> dict[str, Any]:
-    return _problem(429, "Too many requests", headers=["Retry-After", *_RATE_HEADERS])
+    return _problem(
+        429,
+        "Too many requests (reads and creates have separate budgets, per key and per IPv4 "
+        "address or IPv6 /64); wait Retry-After seconds",
+        headers=["Retry-After", *_RATE_HEADERS],
+    )
 
 
 def _unavailable() -> dict[str, Any]:
