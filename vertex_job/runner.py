@@ -34,6 +34,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from podscribe import jobs
 from podscribe.apple import Episode, EpisodeRef, resolve_episode
+from podscribe.audio import decode_audio_file
 from podscribe.checkpoints import load_checkpoint, resumable, save_checkpoint
 from podscribe.db import transaction
 from podscribe.errors import (
@@ -51,8 +52,6 @@ from podscribe.transcribe import (
     EngineConfig,
     Segment,
     Transcriber,
-    decode_audio_file,
-    probe_duration,
 )
 from podscribe.webhooks import notify_finished
 from vertex_job.heartbeat import Heartbeat
@@ -281,15 +280,12 @@ class _Work:
         return downloaded
 
     def _decode(self, downloaded: DownloadedAudio) -> np.ndarray:
-        """Check the declared length, decode to 16 kHz mono, check the decoded length."""
-        declared = probe_duration(downloaded.path)
-        if declared is not None and declared > self.settings.max_episode_seconds:
-            raise TooLongError(_too_long(declared, self.settings, "the audio file says"))
-        audio = decode_audio_file(downloaded.path)
-        decoded = audio.shape[0] / SAMPLE_RATE
-        if decoded > self.settings.max_episode_seconds:
-            raise TooLongError(_too_long(decoded, self.settings, "the decoded audio lasts"))
-        return audio
+        """Decode to 16 kHz mono, refusing a declared or decoded length past the limit.
+
+        The decoder stops at the limit itself: a file without a declared duration (or with a
+        false one) must not decode to gigabytes before its length is known.
+        """
+        return decode_audio_file(downloaded.path, max_seconds=self.settings.max_episode_seconds)
 
     def _transcribe(
         self, transcriber: Transcriber, audio: np.ndarray, episode: Episode, heartbeat: Heartbeat

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from podscribe.audio import decode_audio_file, probe_duration
 from podscribe.batched import CoveringDecoder
-from podscribe.errors import DecodeFailedError
 from podscribe.segments import Segment, Word
 from podscribe.settings import Settings
 from podscribe.windowing import (
@@ -210,53 +210,6 @@ def load_model(
         download_root=str(cache_dir) if cache_dir else None,
         local_files_only=Path(model).exists(),
     )
-
-
-def probe_duration(path: Path) -> float | None:
-    """The duration the container declares, without decoding; None when it declares none.
-
-    Raises:
-        DecodeFailedError: the file cannot be opened as media at all.
-    """
-    import av
-
-    try:
-        with av.open(str(path), metadata_errors="ignore") as container:
-            if not container.streams.audio:
-                raise DecodeFailedError("the file holds no audio stream")
-            stream = container.streams.audio[0]
-            if stream.duration is not None and stream.time_base is not None:
-                return float(stream.duration * stream.time_base)
-            if container.duration is not None:
-                return float(container.duration) / 1_000_000
-            return None
-    except av.FFmpegError as error:
-        raise DecodeFailedError(
-            f"the file could not be decoded as audio: {_reason(error)}"
-        ) from None
-
-
-def _reason(error: Exception) -> str:
-    """PyAV's reason without the file's path (a temporary name means nothing to a caller)."""
-    return str(getattr(error, "strerror", None) or error.__class__.__name__)
-
-
-def decode_audio_file(path: Path) -> np.ndarray:
-    """Decode a file to 16 kHz mono float32 with faster-whisper's PyAV decoder.
-
-    Raises:
-        DecodeFailedError: the file cannot be decoded or holds no audio.
-    """
-    import av
-    from faster_whisper import decode_audio
-
-    try:
-        audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
-    except (av.FFmpegError, ValueError, IndexError) as error:
-        raise DecodeFailedError(f"the audio could not be decoded: {_reason(error)}") from None
-    if not isinstance(audio, np.ndarray) or audio.size == 0:
-        raise DecodeFailedError("the file decoded to no audio at all")
-    return audio
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from podscribe.settings import load_settings
 from podscribe.storage import TranscriptStore
 from tests.fakes.apple_fixtures import ID3_STUB, FakeApplePodcasts, FakeEpisode
 from tests.fakes.fixture_servers import RecordedRequest, Reply
+from tests.fakes.long_opus import make_long_opus
 from tests.fakes.speech import make_episode
 from tests.integration.test_vertex_job import (
     BUCKET,
@@ -277,3 +278,17 @@ def test_a_model_file_cut_short_is_transcription_failed(
     )
     assert_failed(job, outcome, "transcription_failed", "could not load the model", "payload")
     assert not store.exists(f"transcripts/{job.id}/transcript.json")
+
+
+@pytest.mark.parametrize("declared", [None, 240.0], ids=["no-duration", "header-says-4-min"])
+def test_audio_without_a_true_duration_stops_decoding_at_the_limit(
+    engine: Engine, database_url: str, store: TranscriptStore, tmp_path: Path, declared
+):
+    # An hour of Opus in 0.9 MB, its length in no header (or a false one): decoding is what
+    # finds it too long, and it stops there instead of decoding the other 50 minutes.
+    audio = make_long_opus(tmp_path / "hour.webm", 3600, declared_seconds=declared)
+    episode = FakeEpisode(2000000110, "Hour", audio=audio.read_bytes(), duration_seconds=240)
+    job, _, outcome = run_failing(
+        engine, database_url, store, tmp_path, episode, max_episode_seconds=600
+    )
+    assert_failed(job, outcome, "too_long", "decoding stopped", "10 minutes")
