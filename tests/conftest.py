@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import Engine
 
 from local_emulators.emulators import start_fake_gcs, start_pubsub_emulator
@@ -16,6 +17,12 @@ from podscribe.settings import Settings, load_settings
 from tests.services import free_port, missing_service, throwaway_database
 
 TEST_PROJECT = "podscribe-test"
+
+# CI is reproducible: under CI=true every hypothesis test tries the same examples each run
+# (derandomized, no example database carried between runs); tests keep their own bounds.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI") == "true":
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ are an :class:`~podscribe.errors.AmbiguousEpisodeError`, never a guess.
 from __future__ import annotations
 
 import calendar
+import math
 import re
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -59,6 +60,7 @@ MAX_FEED_ITEMS = 20_000
 # feedparser's tolerant parser takes ~0.3 ms an item: 5,000 bound it to a second or two.
 MAX_TOLERANT_ITEMS = 5_000
 _DECLARATION = re.compile(r"<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST)", re.IGNORECASE)
+_CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));?")
 _ITEM_TAG = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s/>]")
 # An offset of 24 hours or more is no time zone: the timestamp cannot be trusted at all.
 _OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})\s*$")
@@ -77,6 +79,8 @@ _DATE_TAGS = (
     "{http://purl.org/dc/terms/}modified",
 )
 _FEED_ROOTS = frozenset({"rss", "feed", "RDF"})
+# Beyond any episode (the same bound Apple's page is read with): a value not to be believed.
+_MAX_DURATION_SECONDS = 10 * 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -214,7 +218,7 @@ def _item_entry(item: Element) -> FeedEntry:
 
 def _parse_tolerant(document: bytes) -> Feed:
     parsed = feedparser.parse(
-        BytesIO(document),
+        BytesIO(_CHARREF.sub(_representable_charref, document)),
         sanitize_html=False,
         resolve_relative_uris=False,
         response_headers={"content-type": "application/xml; charset=utf-8"},
@@ -223,6 +227,20 @@ def _parse_tolerant(document: bytes) -> Feed:
         raise UnsafeDocumentError("the document is not an RSS or Atom feed")
     entries = tuple(_entry(raw) for raw in parsed.entries)
     return Feed(title=str(parsed.feed.get("title", "")), entries=entries)
+
+
+def _representable_charref(match: re.Match[bytes]) -> bytes:
+    """A numeric character reference kept only when it names a character UTF-8 can carry.
+
+    feedparser's loose parser calls ``chr(n).encode()`` on every ``&#n;``: a reference past
+    U+10FFFF, to a surrogate or with thousands of digits raised ``ValueError`` out of it (an
+    internal error). Such a reference names no character; it reads as U+FFFD.
+    """
+    digits = match[1] or match[2]
+    value = int(digits, 16 if match[1] else 10) if len(digits) <= 8 else -1
+    if 0 < value <= 0x10FFFF and not 0xD800 <= value <= 0xDFFF:
+        return match[0]
+    return "\ufffd".encode()
 
 
 def _entry(raw: Any) -> FeedEntry:
@@ -298,19 +316,24 @@ def _date(value: Any) -> datetime | None:
 
 
 def _duration(value: Any) -> float | None:
-    """``itunes:duration`` is seconds, ``MM:SS`` or ``HH:MM:SS``."""
+    """``itunes:duration`` is seconds, ``MM:SS`` or ``HH:MM:SS``.
+
+    ``float()`` also reads ``nan``, ``inf`` and ``1e999``: such values, negative parts and
+    lengths past ``_MAX_DURATION_SECONDS`` are unknown durations, never numbers that would
+    reach a job row (PostgreSQL's JSON refuses NaN) or a timeout.
+    """
     if not value:
         return None
     try:
         parts = [float(part) for part in str(value).strip().split(":")]
     except ValueError:
         return None
-    if not 1 <= len(parts) <= 3 or any(part < 0 for part in parts):
+    if not 1 <= len(parts) <= 3 or not all(math.isfinite(part) and part >= 0 for part in parts):
         return None
     seconds = 0.0
     for part in parts:
         seconds = seconds * 60 + part
-    return seconds
+    return seconds if seconds <= _MAX_DURATION_SECONDS else None
 
 
 def normalise_title(title: str) -> str:

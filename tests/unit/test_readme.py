@@ -3,6 +3,7 @@ what CI runs."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -31,5 +32,38 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_documents_linked_from_the_readme_exist() -> None:
-    for link in re.findall(r"\]\(((?:docs|terraform|local_emulators)/[^)#]+)\)", README):
+    for link in re.findall(r"\]\(((?:docs|terraform|local_emulators)/[^)#]+|[A-Z]+\.md)\)", README):
         assert (ROOT / link).exists(), f"README links to missing {link}"
+
+
+def _test_functions(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.name.startswith("test_")
+    }
+
+
+def test_every_proof_security_md_names_is_a_real_test() -> None:
+    """Each ``tests/...py::test_x`` (or ``::test_x`` after one) in a "Proved by" cell exists."""
+    security = (ROOT / "SECURITY.md").read_text(encoding="utf-8")
+    cited: list[tuple[str, str | None]] = []
+    for row in security.splitlines():
+        cells = row.split("|")
+        if not row.startswith("| ") or len(cells) < 5 or set(cells[1].strip()) <= {"-"}:
+            continue
+        current = None
+        for token in re.findall(r"`([^`]+)`", cells[-2]):
+            spelled = re.fullmatch(r"(tests/[\w/]+\.py)(?:::(\w+))?|::(\w+)", token)
+            if spelled is None:
+                continue
+            current = spelled[1] or current
+            assert current, f"SECURITY.md cites {token} before naming its file"
+            cited.append((current, spelled[2] or spelled[3]))
+    assert len(cited) > 40, "SECURITY.md lost its Proved-by cells"
+    for file, name in cited:
+        assert (ROOT / file).is_file(), f"SECURITY.md cites missing {file}"
+        if name is not None:
+            assert name in _test_functions(ROOT / file), f"SECURITY.md cites missing {file}::{name}"

@@ -211,3 +211,20 @@ def test_the_exact_enclosure_url_beats_one_differing_in_its_query():
     assert find_entry(feed, audio_url="https://x/play.mp3?id=2").title == "Two"
     with pytest.raises(AmbiguousEpisodeError):
         find_entry(feed, audio_url="https://x/play.mp3?id=3")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e999", "NaN:00", "1:inf:00", "999999999"])
+def test_a_duration_that_is_no_length_is_unknown(value):
+    """Found by tests/unit/test_fuzz_parsers.py: float() read these as NaN, inf or absurd."""
+    document = FEED.replace(b"<itunes:duration>1800", f"<itunes:duration>{value}".encode())
+    assert parse_feed(document, max_bytes=CAP).entries[2].duration_seconds is None
+
+
+@pytest.mark.parametrize(
+    "reference", ["&#99999999;", "&#x110000;", "&#xD800;", "&#" + "9" * 5000 + ";"]
+)
+def test_a_malformed_feed_naming_no_character_still_parses(reference):
+    """Found by tests/unit/test_fuzz_parsers.py: feedparser raised ValueError (internal error)."""
+    document = f"<rss><channel><item><guid>g{reference}</guid><x>&</x></item></channel></rss>"
+    feed = parse_feed(document.encode(), max_bytes=CAP)
+    assert [entry.guid for entry in feed.entries] == ["g\ufffd"]
