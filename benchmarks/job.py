@@ -89,7 +89,7 @@ def bare_child(audio: Path, report: Path, prompt: str | None) -> None:
     from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
 
     from podscribe.settings import load_settings
-    from podscribe.transcribe import EngineConfig
+    from podscribe.transcription.engine import EngineConfig
 
     config = EngineConfig.from_settings(load_settings())
     started = time.perf_counter()
@@ -222,7 +222,7 @@ def main(argv: list[str]) -> int:
         return 0
 
     from podscribe.settings import load_settings
-    from podscribe.transcribe import EngineConfig
+    from podscribe.transcription.engine import EngineConfig
     from tests.fakes.speech import make_episode
     from vertex_job.runner import episode_prompt
 

@@ -33,27 +33,27 @@ from sqlalchemy.engine import Engine
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from podscribe import jobs
-from podscribe.apple import Episode, EpisodeRef, resolve_episode
-from podscribe.audio import decode_audio_file
-from podscribe.checkpoints import load_checkpoint, resumable, save_checkpoint
 from podscribe.db import transaction
+from podscribe.egress.fetcher import DownloadedAudio, SafeFetcher
 from podscribe.errors import (
     JobStateConflictError,
     PodscribeError,
     TooLongError,
     TranscriptionFailedError,
 )
-from podscribe.fetch import DownloadedAudio, SafeFetcher
-from podscribe.formats import RENDERERS, Transcript
+from podscribe.jobs.webhooks import notify_finished
+from podscribe.podcasts import Episode, EpisodeRef, resolve_episode
 from podscribe.settings import Settings
 from podscribe.storage import TRANSCRIPT_FORMATS, TranscriptStore, transcript_object_name
-from podscribe.transcribe import (
+from podscribe.transcription.audio import decode_audio_file
+from podscribe.transcription.checkpoints import load_checkpoint, resumable, save_checkpoint
+from podscribe.transcription.engine import (
     SAMPLE_RATE,
     EngineConfig,
     Segment,
     Transcriber,
 )
-from podscribe.webhooks import notify_finished
+from podscribe.transcription.formats import RENDERERS, Transcript
 from vertex_job.heartbeat import Heartbeat
 
 __all__ = ["JobOutcome", "episode_prompt", "run_job"]

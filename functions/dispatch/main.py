@@ -23,13 +23,13 @@ from cloudevents.http import CloudEvent
 from sqlalchemy.engine import Engine
 
 from podscribe.db import create_db_engine
-from podscribe.dispatching import dispatch_message
 from podscribe.errors import MalformedMessageError
-from podscribe.launchers import Launcher, launcher_for
+from podscribe.jobs.dispatcher import dispatch_message
+from podscribe.jobs.launchers import Launcher, launcher_for
+from podscribe.jobs.sweeper import run_sweep
 from podscribe.log import configure_logging, parse_trace_header, trace_context
 from podscribe.messaging import JobMessage, JobPublisher
 from podscribe.settings import get_settings
-from podscribe.sweeping import run_sweep
 
 log = logging.getLogger("podscribe.functions.dispatch")
 

@@ -49,8 +49,8 @@ def _watch(limit_bytes: int) -> None:
 
 
 def _call(spec: dict[str, Any]) -> str:
+    from podscribe.egress.fetcher import SafeFetcher
     from podscribe.errors import PodscribeError
-    from podscribe.fetch import SafeFetcher
     from podscribe.settings import load_settings
 
     settings = load_settings(env="local", **spec["settings"])
@@ -77,7 +77,7 @@ def main() -> None:
     limit = int(spec.get("rss_limit_mb", 300)) * 2**20
     # Backstop for allocations faster than the watchdog polls; address space, not RSS.
     resource.setrlimit(resource.RLIMIT_AS, (2 * 2**30, 2 * 2**30))
-    import podscribe.fetch  # noqa: F401  (imports belong to the baseline, not the fetch)
+    import podscribe.egress.fetcher  # noqa: F401  (imports belong to the baseline, not the fetch)
 
     threading.Thread(target=_watch, args=(limit,), daemon=True).start()
     baseline = _rss_bytes()

@@ -36,7 +36,7 @@ from podscribe.db import (
     transaction,
     wait_for_database,
 )
-from podscribe.jobs import JobStatus, SubmitOutcome
+from podscribe.jobs.store import JobStatus, SubmitOutcome
 from podscribe.settings import Settings, load_settings
 from tests.fakes.cloudsql import (
     IAM_LOGIN_SCOPE,

@@ -14,12 +14,12 @@ from sqlalchemy.engine import Engine
 
 from podscribe import jobs
 from podscribe.db import transaction
-from podscribe.dispatching import DispatchAction, dispatch_message
 from podscribe.errors import CapacityError, LaunchError, public_message
-from podscribe.jobs import Job, JobStatus
-from podscribe.launchers.kubernetes import KubernetesLauncher
-from podscribe.launchers.local import LocalProcessLauncher
-from podscribe.launchers.vertex import VertexLauncher
+from podscribe.jobs.dispatcher import DispatchAction, dispatch_message
+from podscribe.jobs.launchers.kubernetes import KubernetesLauncher
+from podscribe.jobs.launchers.local import LocalProcessLauncher
+from podscribe.jobs.launchers.vertex import VertexLauncher
+from podscribe.jobs.store import Job, JobStatus
 from podscribe.messaging import JobMessage
 from podscribe.settings import Settings
 from tests.fakes.vertex import FakeVertex
@@ -63,7 +63,7 @@ def test_a_wakeup_for_an_unknown_job_is_skipped(
 def test_no_capacity_anywhere_on_the_last_attempt_fails_the_job(
     engine: Engine, settings: Settings, vertex: FakeVertex, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="podscribe.jobs")
+    caplog.set_level(logging.WARNING, logger="podscribe.jobs.store")
     configured = settings.model_copy(
         update={
             "vertex_image": "i",

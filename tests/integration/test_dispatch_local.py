@@ -21,9 +21,9 @@ from sqlalchemy.engine import Engine
 from local_emulators.processes import stop_group
 from podscribe import jobs
 from podscribe.db import transaction
-from podscribe.jobs import JobStatus
-from podscribe.launchers import LauncherStatus
-from podscribe.launchers.local import LocalProcessLauncher
+from podscribe.jobs.launchers import LauncherStatus
+from podscribe.jobs.launchers.local import LocalProcessLauncher
+from podscribe.jobs.store import JobStatus
 from podscribe.messaging import JobMessage, JobPublisher
 from podscribe.settings import Settings, env_name, load_settings
 from podscribe.storage import TranscriptStore

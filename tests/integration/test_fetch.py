@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from podscribe.egress.fetcher import SafeFetcher
 from podscribe.errors import (
     DownloadRefusedError,
     FetchFailedError,
@@ -19,7 +20,6 @@ from podscribe.errors import (
     UpstreamStatusError,
     UpstreamThrottledError,
 )
-from podscribe.fetch import SafeFetcher
 from podscribe.settings import Settings, load_settings
 from tests.fakes.fixture_servers import FixtureServer, Reply
 from tests.fakes.resolvers import RebindingResolver, StaticResolver

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from podscribe.audio_sniff import detect_audio_format
+from podscribe.egress.fetcher import SafeFetcher
+from podscribe.egress.sniffing import detect_audio_format
 from podscribe.errors import NotAudioError, TooLargeError, UpstreamStatusError
-from podscribe.fetch import SafeFetcher
 from podscribe.settings import load_settings
 from tests.fakes.fixture_servers import FixtureServer, Reply
 

@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
+from podscribe.egress.fetcher import SafeFetcher
+from podscribe.egress.transport import MAX_HEAD_BYTES
 from podscribe.errors import FetchTimeoutError, TooLargeError
-from podscribe.fetch import SafeFetcher
-from podscribe.pinned_transport import MAX_HEAD_BYTES
 from podscribe.settings import Settings, load_settings
 from tests.fakes.fixture_servers import FixtureServer, Reply
 
@@ -35,7 +35,7 @@ MIB = 2**20
 RSS_LIMIT_MB = 300
 # The fetch may hold the decoded body up to the document cap (10 MiB) and a few pieces.
 GROWTH_LIMIT_MB = 48
-# What a caller sends: the Apple lookup, an episode page, a feed (see podscribe.apple).
+# What a caller sends: the Apple lookup, an episode page, a feed (podscribe.podcasts.resolution).
 DOCUMENT_ACCEPTS = {
     "lookup": "application/json",
     "page": "text/html",

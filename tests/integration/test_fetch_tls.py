@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from podscribe.egress.fetcher import SafeFetcher
 from podscribe.errors import TlsVerificationError
-from podscribe.fetch import SafeFetcher
 from podscribe.settings import load_settings
 from tests.fakes.fixture_servers import FixtureServer, Reply
 from tests.fakes.resolvers import StaticResolver

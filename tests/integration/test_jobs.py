@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from podscribe import jobs
 from podscribe.db import transaction
 from podscribe.errors import IllegalTransitionError, JobNotFoundError, JobStateConflictError
-from podscribe.jobs import JobStatus, SubmitOutcome
+from podscribe.jobs.store import JobStatus, SubmitOutcome
 from podscribe.settings import Settings
 
 T = TypeVar("T")

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from podscribe import jobs
 from podscribe.db import transaction
 from podscribe.errors import IllegalTransitionError, JobStateConflictError
-from podscribe.jobs import TRANSITIONS, JobStatus
+from podscribe.jobs.store import TRANSITIONS, JobStatus
 
 MAX_ATTEMPTS = 2
 OPERATIONS = [

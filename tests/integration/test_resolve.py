@@ -8,13 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from podscribe.apple import (
-    Episode,
-    EpisodeRef,
-    clear_lookup_cache,
-    parse_episode_url,
-    resolve_episode,
-)
+from podscribe.egress.fetcher import SafeFetcher
 from podscribe.errors import (
     AmbiguousEpisodeError,
     DownloadRefusedError,
@@ -24,7 +18,13 @@ from podscribe.errors import (
     UnsafeDocumentError,
     UpstreamThrottledError,
 )
-from podscribe.fetch import SafeFetcher
+from podscribe.podcasts import (
+    Episode,
+    EpisodeRef,
+    clear_lookup_cache,
+    parse_episode_url,
+    resolve_episode,
+)
 from podscribe.settings import Settings, load_settings
 from tests.fakes.apple_fixtures import FakeApplePodcasts, FakeEpisode, FakeShow
 from tests.fakes.fixture_servers import Reply

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from podscribe.apple import EpisodeRef, clear_lookup_cache, parse_episode_url, resolve_episode
+from podscribe.egress.fetcher import SafeFetcher
 from podscribe.errors import EpisodeNotFoundError, TooManyRedirectsError, UnsafeDocumentError
-from podscribe.fetch import SafeFetcher
+from podscribe.podcasts import EpisodeRef, clear_lookup_cache, parse_episode_url, resolve_episode
 from podscribe.settings import Settings, load_settings
 from tests.fakes.apple_fixtures import ID3_STUB, FakeApplePodcasts, FakeEpisode, FakeShow
 from tests.fakes.fixture_servers import FixtureServer, Reply

@@ -22,8 +22,7 @@ from local_emulators.processes import port_open
 from podscribe.api.auth import key_fingerprint
 from podscribe.db import transaction
 from podscribe.errors import public_message
-from podscribe.formats import Transcript, render_json
-from podscribe.jobs import (
+from podscribe.jobs.store import (
     JobStatus,
     claim_for_dispatch,
     fail,
@@ -32,9 +31,10 @@ from podscribe.jobs import (
     succeed,
     update_job_fields,
 )
-from podscribe.segments import Segment
 from podscribe.settings import get_settings, load_settings
 from podscribe.storage import TRANSCRIPT_FORMATS, TranscriptStore, transcript_object_name
+from podscribe.transcription.formats import Transcript, render_json
+from podscribe.transcription.segments import Segment
 from tests.conftest import TEST_PROJECT
 from tests.integration.submit_support import (
     API_KEY,

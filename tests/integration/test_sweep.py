@@ -17,13 +17,13 @@ from sqlalchemy.engine import Engine
 
 from podscribe import jobs
 from podscribe.db import transaction
-from podscribe.dispatching import DispatchAction, dispatch_message
 from podscribe.errors import public_message
-from podscribe.jobs import Job, JobStatus
-from podscribe.launchers.vertex import VertexLauncher
+from podscribe.jobs.dispatcher import DispatchAction, dispatch_message
+from podscribe.jobs.launchers.vertex import VertexLauncher
+from podscribe.jobs.store import Job, JobStatus
+from podscribe.jobs.sweeper import run_sweep
 from podscribe.messaging import JobMessage, JobPublisher
 from podscribe.settings import Settings
-from podscribe.sweeping import run_sweep
 from tests.conftest import TEST_PROJECT
 from tests.fakes.vertex import FakeVertex
 from tests.services import free_port
@@ -106,7 +106,7 @@ def test_reconciliation_fails_dead_workers_and_requeues_capacity_stockouts(
     wakeups: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="podscribe.jobs")
+    caplog.set_level(logging.WARNING, logger="podscribe.jobs.store")
     launcher = VertexLauncher(sweep_settings)
     cancelled = launched(engine, sweep_settings, launcher)
     stocked_out = launched(engine, sweep_settings, launcher)

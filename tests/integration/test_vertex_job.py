@@ -25,11 +25,11 @@ import webvtt
 from sqlalchemy.engine import Engine
 
 from podscribe import jobs
-from podscribe.apple import clear_lookup_cache
 from podscribe.db import transaction
-from podscribe.formats import Transcript
+from podscribe.podcasts import clear_lookup_cache
 from podscribe.settings import Settings, load_settings
 from podscribe.storage import TRANSCRIPT_FORMATS, TranscriptStore, checkpoint_object_name
+from podscribe.transcription.formats import Transcript
 from tests.fakes.apple_fixtures import FakeApplePodcasts, FakeEpisode, FakeShow
 from tests.fakes.fixture_servers import FixtureServer, Reply
 from tests.fakes.speech import make_episode

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from podscribe import jobs
-from podscribe.apple import clear_lookup_cache
 from podscribe.db import transaction
 from podscribe.errors import public_message
+from podscribe.podcasts import clear_lookup_cache
 from podscribe.settings import load_settings
 from podscribe.storage import TranscriptStore
 from tests.fakes.apple_fixtures import ID3_STUB, FakeApplePodcasts, FakeEpisode
@@ -95,7 +95,7 @@ _failure_logs: list[pytest.LogCaptureFixture] = []
 @pytest.fixture(autouse=True)
 def _capture_failure_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Hands this test's log capture to :func:`assert_failed` (the detail is only logged)."""
-    caplog.set_level(logging.WARNING, logger="podscribe.jobs")
+    caplog.set_level(logging.WARNING, logger="podscribe.jobs.store")
     _failure_logs.append(caplog)
     yield
     _failure_logs.pop()

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from podscribe.apple import Episode, EpisodeRef, parse_episode_url
-from podscribe.apple_page import parse_episode_page
 from podscribe.errors import EpisodeLinkError, NotAnEpisodeError, NotApplePodcastsError
+from podscribe.podcasts import Episode, EpisodeRef, parse_episode_url
+from podscribe.podcasts.page import parse_episode_page
 
 SHOW, EPISODE = 1535809341, 1000651234567
 

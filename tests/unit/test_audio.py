@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from faster_whisper import decode_audio
 
-from podscribe.audio import SAMPLE_RATE, decode_audio_file
 from podscribe.errors import DecodeFailedError, TooLongError
+from podscribe.transcription.audio import SAMPLE_RATE, decode_audio_file
 from tests.fakes.long_opus import make_long_opus
 from tests.fakes.speech import make_episode
 

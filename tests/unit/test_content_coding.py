@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from podscribe.content_coding import BoundedDecoder, Coding, content_coding
+from podscribe.egress.content_coding import BoundedDecoder, Coding, content_coding
 from podscribe.errors import FetchFailedError, UnsafeDocumentError
 
 DOCUMENTS: frozenset[Coding] = frozenset({"gzip", "deflate"})

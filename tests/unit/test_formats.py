@@ -13,7 +13,9 @@ import webvtt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from podscribe.formats import (
+from podscribe.storage import TRANSCRIPT_FORMATS
+from podscribe.transcription.engine import Segment, Word
+from podscribe.transcription.formats import (
     MAX_LINE_CHARS,
     MAX_LINES,
     RENDERERS,
@@ -25,8 +27,6 @@ from podscribe.formats import (
     render_txt,
     render_vtt,
 )
-from podscribe.storage import TRANSCRIPT_FORMATS
-from podscribe.transcribe import Segment, Word
 
 
 def segment_from_words(texts: list[str], start: float, step: float = 0.4) -> Segment:

@@ -36,18 +36,18 @@ from hypothesis import strategies as st
 from hypothesis.provisional import urls
 
 from podscribe import errors
-from podscribe.apple import EpisodeRef, parse_episode_url
-from podscribe.apple_lookup import parse_lookup
-from podscribe.errors import EpisodeLinkError, PodscribeError
-from podscribe.feed_text import decode_feed
-from podscribe.net_guard import (
+from podscribe.egress.guard import (
     GuardDecision,
     Resolver,
     check_spelling,
     check_url,
     non_global_reason,
 )
-from podscribe.rss import MAX_FEED_ITEMS, Feed, find_entry, parse_feed
+from podscribe.errors import EpisodeLinkError, PodscribeError
+from podscribe.podcasts import EpisodeRef, parse_episode_url
+from podscribe.podcasts.feed import MAX_FEED_ITEMS, Feed, find_entry, parse_feed
+from podscribe.podcasts.feed_text import decode_feed
+from podscribe.podcasts.lookup import parse_lookup
 from podscribe.settings import load_settings
 from tests.unit.test_net_guard_properties import PUBLIC, embeddings, non_global_v4, non_global_v6
 

@@ -17,8 +17,8 @@ import pytest
 from kubernetes import client
 
 from podscribe.errors import LaunchError, SettingsError
-from podscribe.launchers import LauncherStatus
-from podscribe.launchers.kubernetes import KubernetesLauncher, job_name, render_job_manifest
+from podscribe.jobs.launchers import LauncherStatus
+from podscribe.jobs.launchers.kubernetes import KubernetesLauncher, job_name, render_job_manifest
 from podscribe.settings import load_settings
 from tests.fakes.jobs import dispatched_job
 

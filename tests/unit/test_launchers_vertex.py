@@ -10,11 +10,16 @@ import pytest
 from google.cloud import aiplatform_v1
 
 from podscribe.errors import CapacityError, LaunchError, SettingsError
-from podscribe.jobs import Job
-from podscribe.launchers import LauncherStatus, launcher_for
-from podscribe.launchers.kubernetes import KubernetesLauncher
-from podscribe.launchers.local import LocalProcessLauncher
-from podscribe.launchers.vertex import Placement, VertexLauncher, job_timeout_seconds, placements
+from podscribe.jobs.launchers import LauncherStatus, launcher_for
+from podscribe.jobs.launchers.kubernetes import KubernetesLauncher
+from podscribe.jobs.launchers.local import LocalProcessLauncher
+from podscribe.jobs.launchers.vertex import (
+    Placement,
+    VertexLauncher,
+    job_timeout_seconds,
+    placements,
+)
+from podscribe.jobs.store import Job
 from podscribe.settings import Settings, load_settings
 from tests.fakes.jobs import dispatched_job
 from tests.fakes.vertex import CAPACITY, UNAVAILABLE, FakeVertex, Refusal

@@ -9,7 +9,7 @@ import ipaddress
 
 import pytest
 
-from podscribe.net_guard import GuardDecision, check_spelling, check_url, non_global_reason
+from podscribe.egress.guard import GuardDecision, check_spelling, check_url, non_global_reason
 from podscribe.settings import load_settings
 from tests.fakes.resolvers import FailingResolver, RebindingResolver, StaticResolver
 

@@ -8,7 +8,7 @@ import socket
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from podscribe.net_guard import check_url, non_global_reason
+from podscribe.egress.guard import check_url, non_global_reason
 from podscribe.settings import load_settings
 
 SETTINGS = load_settings(env="test")

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from podscribe.apple_lookup import parse_lookup
-from podscribe.apple_page import parse_episode_page
 from podscribe.errors import TooLargeError, UnsafeDocumentError
-from podscribe.rss import MAX_FEED_ITEMS, MAX_TOLERANT_ITEMS, parse_feed
+from podscribe.podcasts.feed import MAX_FEED_ITEMS, MAX_TOLERANT_ITEMS, parse_feed
+from podscribe.podcasts.lookup import parse_lookup
+from podscribe.podcasts.page import parse_episode_page
 
 CAP = 10_485_760
 
@@ -87,7 +87,7 @@ def test_the_largest_feed_accepted_parses_in_bounded_time_and_memory() -> None:
     script = textwrap.dedent(
         f"""
         import json, resource, time
-        from podscribe.rss import MAX_FEED_ITEMS, parse_feed
+        from podscribe.podcasts.feed import MAX_FEED_ITEMS, parse_feed
         padding = "x" * 300
         items = "".join(
             f"<item><title>Episode {{i}}</title><guid>g-{{i}}</guid>"

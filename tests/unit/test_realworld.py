@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from podscribe.apple import parse_episode_url
-from podscribe.apple_lookup import parse_lookup
 from podscribe.errors import AmbiguousEpisodeError, PodscribeError
-from podscribe.rss import Feed, find_entry, parse_feed
+from podscribe.podcasts import parse_episode_url
+from podscribe.podcasts.feed import Feed, find_entry, parse_feed
+from podscribe.podcasts.lookup import parse_lookup
 from tests.fakes.realworld import expected_items, manifest, read_bytes, when
 
 CAP = 10_485_760

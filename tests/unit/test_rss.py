@@ -12,7 +12,7 @@ from podscribe.errors import (
     TooLargeError,
     UnsafeDocumentError,
 )
-from podscribe.rss import Feed, FeedEntry, find_entry, normalise_title, parse_feed
+from podscribe.podcasts.feed import Feed, FeedEntry, find_entry, normalise_title, parse_feed
 
 CAP = 1_000_000
 

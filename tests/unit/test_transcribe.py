@@ -11,10 +11,10 @@ import jiwer
 import numpy as np
 import pytest
 
-from podscribe.batched import uncovered
 from podscribe.errors import DecodeFailedError
 from podscribe.settings import load_settings
-from podscribe.transcribe import (
+from podscribe.transcription.decoder import uncovered
+from podscribe.transcription.engine import (
     SAMPLE_RATE,
     DecodingGuards,
     EngineConfig,
@@ -192,7 +192,7 @@ def test_windows_decode_what_one_window_over_the_whole_episode_would(
 def test_windows_hold_whole_batches_of_the_chunks_one_call_would_make(
     two_and_a_half_minutes: tuple[np.ndarray, str],
 ):
-    from podscribe.windowing import plan_windows, speech_chunks
+    from podscribe.transcription.windows import plan_windows, speech_chunks
 
     audio, _ = two_and_a_half_minutes
     vad = VAD
@@ -217,7 +217,7 @@ def test_windows_hold_whole_batches_of_the_chunks_one_call_would_make(
 def test_a_window_is_about_as_long_as_asked_in_whole_batches(
     two_and_a_half_minutes: tuple[np.ndarray, str],
 ):
-    from podscribe.windowing import plan_windows
+    from podscribe.transcription.windows import plan_windows
 
     audio, _ = two_and_a_half_minutes
     plans = list(plan_windows(audio, 0, window_seconds=300, batch_size=8, **VAD))
@@ -299,7 +299,7 @@ def test_a_repetition_loop_is_decoded_again_and_the_less_repetitive_reading_kept
 
     # tiny.en loops on a nursery rhyme: "Row, row, row, row, ..." for the whole chunk.
     audio = decode_audio_file(speak("row, row, row your boat. " * 6, tmp_path / "round.wav"))
-    caplog.set_level("INFO", logger="podscribe.transcribe")
+    caplog.set_level("INFO", logger="podscribe.transcription.engine")
     heard = " ".join(s.text for s in transcribe_all(transcriber, audio))
     redone = [r for r in caplog.records if r.getMessage() == "decoding a repetitive segment again"]
     assert len(redone) == 1

@@ -57,13 +57,13 @@ from podscribe.errors import (
     TranscriptNotReadyError,
     UnauthorizedError,
 )
-from podscribe.formats import RENDERERS, Transcript
-from podscribe.jobs import Job, JobStatus, SubmitOutcome, create_or_get_job, fail, get_job
+from podscribe.jobs.store import Job, JobStatus, SubmitOutcome, create_or_get_job, fail, get_job
 from podscribe.log import configure_logging, parse_trace_header, trace_context
 from podscribe.messaging import JobMessage, JobPublisher
 from podscribe.ratelimit import Bucket, RateDecision, RateLimiter, address_identity
 from podscribe.settings import Settings, get_settings
 from podscribe.storage import TRANSCRIPT_FORMATS, TranscriptStore
+from podscribe.transcription.formats import RENDERERS, Transcript
 
 __all__ = ["SubmitApi"]
 

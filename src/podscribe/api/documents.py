@@ -1,6 +1,6 @@
 """The JSON a caller sees for a job.
 
-One function shapes a :class:`~podscribe.jobs.Job` for both ``POST`` and ``GET``, so the two
+One function shapes a :class:`~podscribe.jobs.store.Job` for both ``POST`` and ``GET``, so the two
 can never drift apart; the OpenAPI document's ``Job`` schema describes exactly this.
 """
 
@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from podscribe.jobs import Job, JobStatus
+from podscribe.jobs.store import Job, JobStatus
 from podscribe.storage import TRANSCRIPT_FORMATS
 
 __all__ = ["job_document", "job_path"]

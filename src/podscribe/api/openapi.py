@@ -31,7 +31,7 @@ from podscribe.errors import (
     UnauthorizedError,
     UnsupportedMediaTypeError,
 )
-from podscribe.jobs import JobStatus
+from podscribe.jobs.store import JobStatus
 from podscribe.storage import TRANSCRIPT_FORMATS
 
 __all__ = ["API_ERRORS", "openapi_document"]

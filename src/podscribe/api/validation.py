@@ -15,14 +15,14 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from podscribe.apple import EpisodeRef, parse_episode_url
+from podscribe.egress.guard import check_url
 from podscribe.errors import (
     EpisodeLinkError,
     InvalidRequestError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
-from podscribe.net_guard import check_url
+from podscribe.podcasts import EpisodeRef, parse_episode_url
 from podscribe.settings import Settings
 from podscribe.storage import TRANSCRIPT_FORMATS
 

@@ -1,6 +1,6 @@
 """Fetching on a user's behalf, through the SSRF guard.
 
-:class:`SafeFetcher` wraps an httpx client on :class:`~podscribe.pinned_transport.PinnedTransport`
+:class:`SafeFetcher` wraps an httpx client on :class:`~podscribe.egress.transport.PinnedTransport`
 (connections only to addresses the guard checked) with ``follow_redirects=False`` and runs its
 own redirect loop: each ``Location`` is checked as written, then re-resolved and re-checked by
 the transport, with a hop limit and loop detection.
@@ -8,7 +8,7 @@ the transport, with a hop limit and loop detection.
 Caps hold whatever a server does. Each fetch has one total deadline, from the first connect
 to the last byte, enforced on every socket operation (headers included) by the transport,
 which also caps the response head. Bodies are read raw and decoded here by a
-:class:`~podscribe.content_coding.BoundedDecoder`, so the byte caps count decoded bytes as
+:class:`~podscribe.egress.content_coding.BoundedDecoder`, so the byte caps count decoded bytes as
 they are produced and a compression bomb stops at the cap; documents may be gzip or deflate
 coded, audio and webhook replies not at all. Audio is streamed to disk and sniffed before it
 is trusted.
@@ -28,8 +28,10 @@ from urllib.parse import urljoin
 
 import httpx
 
-from podscribe.audio_sniff import describe_non_audio, detect_audio_format
-from podscribe.content_coding import ACCEPT_ENCODING, BoundedDecoder, Coding, content_coding
+from podscribe.egress.content_coding import ACCEPT_ENCODING, BoundedDecoder, Coding, content_coding
+from podscribe.egress.guard import Resolver, check_spelling
+from podscribe.egress.sniffing import describe_non_audio, detect_audio_format
+from podscribe.egress.transport import DEADLINE_EXTENSION, PinnedTransport
 from podscribe.errors import (
     DownloadRefusedError,
     FetchFailedError,
@@ -41,8 +43,6 @@ from podscribe.errors import (
     UpstreamStatusError,
     UpstreamThrottledError,
 )
-from podscribe.net_guard import Resolver, check_spelling
-from podscribe.pinned_transport import DEADLINE_EXTENSION, PinnedTransport
 from podscribe.settings import Settings
 
 __all__ = [

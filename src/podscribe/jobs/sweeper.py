@@ -6,7 +6,7 @@ Three steps, each safe to run twice or concurrently:
    FAILED or CANCELLED (a crashed container, a cancelled CustomJob) fails with the launcher's
    reason, code ``worker_failed``. One refused for capacity after creation (Vertex's "resources
    are insufficient" on a created job) goes back to the queue while it has attempts left.
-2. :func:`podscribe.jobs.sweep`: expired leases back to the queue (or failed past the attempt
+2. :func:`podscribe.jobs.store.sweep`: expired leases back to the queue (or failed past the attempt
    limit), and queued jobs whose wake-up was lost.
 3. Publish a wake-up for every job that is queued again, so dispatch launches it.
 
@@ -25,11 +25,11 @@ from sqlalchemy.engine import Engine
 from podscribe import jobs
 from podscribe.db import transaction
 from podscribe.errors import JobStateConflictError, LaunchError, PublishError, WorkerFailedError
-from podscribe.jobs import Job, JobStatus
-from podscribe.launchers import Launcher
+from podscribe.jobs.launchers import Launcher
+from podscribe.jobs.store import Job, JobStatus
+from podscribe.jobs.webhooks import notify_finished
 from podscribe.messaging import JobMessage, JobPublisher
 from podscribe.settings import Settings
-from podscribe.webhooks import notify_finished
 
 log = logging.getLogger(__name__)
 

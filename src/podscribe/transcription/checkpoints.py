@@ -2,8 +2,8 @@
 
 A GPU can be preempted and a job can be reclaimed by the sweep; a checkpoint lets the next
 attempt skip the audio already transcribed. It is a transcript JSON document (see
-:mod:`podscribe.formats`) marked ``complete: false`` with ``transcribed_until`` set, so the
-API can also show a running job's partial transcript in any format.
+:mod:`podscribe.transcription.formats`) marked ``complete: false`` with ``transcribed_until``
+set, so the API can also show a running job's partial transcript in any format.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 import logging
 
-from podscribe.formats import Transcript, render_json
 from podscribe.storage import TranscriptStore, checkpoint_object_name
+from podscribe.transcription.formats import Transcript, render_json
 
 __all__ = ["load_checkpoint", "resumable", "save_checkpoint"]
 

@@ -29,8 +29,8 @@ from google.api_core import exceptions as google_exceptions
 from google.cloud import aiplatform_v1
 
 from podscribe.errors import CapacityError, LaunchError, SettingsError
-from podscribe.jobs import Job
-from podscribe.launchers import LauncherState, LauncherStatus, LaunchResult
+from podscribe.jobs.launchers import LauncherState, LauncherStatus, LaunchResult
+from podscribe.jobs.store import Job
 from podscribe.settings import Settings, env_name
 
 log = logging.getLogger(__name__)

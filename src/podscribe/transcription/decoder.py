@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from podscribe.windowing import SAMPLE_RATE
+from podscribe.transcription.windows import SAMPLE_RATE
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from podscribe.segments import Segment, Word
+from podscribe.transcription.segments import Segment, Word
 
 __all__ = [
     "RENDERERS",

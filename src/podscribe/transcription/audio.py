@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from podscribe.errors import DecodeFailedError, TooLongError
-from podscribe.windowing import SAMPLE_RATE
+from podscribe.transcription.windows import SAMPLE_RATE
 
 if TYPE_CHECKING:
     import av.audio.frame

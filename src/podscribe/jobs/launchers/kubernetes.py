@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 from podscribe.errors import LaunchError, SettingsError
-from podscribe.jobs import Job
-from podscribe.launchers import LauncherState, LauncherStatus, LaunchResult
+from podscribe.jobs.launchers import LauncherState, LauncherStatus, LaunchResult
+from podscribe.jobs.store import Job
 from podscribe.settings import Settings, env_name
 
 log = logging.getLogger(__name__)

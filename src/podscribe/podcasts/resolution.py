@@ -1,92 +1,51 @@
-"""Apple Podcasts: episode links in, a typed :class:`Episode` out.
-
-:func:`parse_episode_url` reads every form of link Apple hands out (web, legacy iTunes,
-embed, the app's ``podcasts://`` and ``itms-podcasts://`` schemes, share links with tracking
-parameters) into an :class:`EpisodeRef`.
+"""Episode resolution: an ``EpisodeRef`` (:mod:`podscribe.podcasts.links`) in, an ``Episode`` out.
 
 :func:`resolve_episode` asks the iTunes lookup API about the show. The lookup lists only the
 most recent 200 episodes, so an older one is found by reading Apple's public episode page
-(title, date, audio URL) and matching it in the show's RSS feed (:mod:`podscribe.rss`).
-Everything is fetched through :class:`~podscribe.fetch.SafeFetcher`. The lookup is asked in
-the link's storefront (:mod:`podscribe.apple_lookup`). Apple allows roughly 20 lookups a
+(title, date, audio URL) and matching it in the show's RSS feed (:mod:`podscribe.podcasts.feed`).
+Everything is fetched through :class:`~podscribe.egress.fetcher.SafeFetcher`. The lookup is asked in
+the link's storefront (:mod:`podscribe.podcasts.lookup`). Apple allows roughly 20 lookups a
 minute, so answers are cached (bounded, ``lookup_cache_seconds``) and 429/5xx answers are
 retried a few times with capped backoff.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential
 
-from podscribe.apple_lookup import (
+from podscribe.egress.fetcher import FetchedDocument, SafeFetcher
+from podscribe.errors import (
+    EpisodeNotFoundError,
+    PodscribeError,
+    UpstreamStatusError,
+    UpstreamThrottledError,
+)
+from podscribe.podcasts.feed import find_entry, parse_feed
+from podscribe.podcasts.links import EpisodeRef
+from podscribe.podcasts.lookup import (
     LookupAnswer,
     LookupCache,
     LookupEpisode,
     lookup_url,
     parse_lookup,
 )
-from podscribe.apple_page import EpisodePage, parse_episode_page
-from podscribe.errors import (
-    EpisodeLinkError,
-    EpisodeNotFoundError,
-    NotAnEpisodeError,
-    NotApplePodcastsError,
-    PodscribeError,
-    UpstreamStatusError,
-    UpstreamThrottledError,
-)
-from podscribe.fetch import FetchedDocument, SafeFetcher
-from podscribe.rss import find_entry, parse_feed
+from podscribe.podcasts.page import EpisodePage, parse_episode_page
 from podscribe.settings import Settings
 
 __all__ = [
     "Episode",
-    "EpisodeRef",
     "clear_lookup_cache",
-    "parse_episode_url",
     "resolve_episode",
 ]
 
-_APPLE_HOSTS = frozenset(
-    {
-        "podcasts.apple.com",
-        "www.podcasts.apple.com",
-        "embed.podcasts.apple.com",
-        "itunes.apple.com",
-        "geo.itunes.apple.com",
-    }
-)
-_SCHEMES = frozenset(
-    {"https", "http", "podcasts", "itms-podcasts", "itms-podcastss", "itms", "itmss", "pcast"}
-)
-_SHOW_ID = re.compile(r"^id([0-9]{1,19})$")
-_NUMBER = re.compile(r"^[0-9]{1,19}$")
-_COUNTRY = re.compile(r"^[a-z]{2}$")
-_MAX_LINK_LENGTH = 2048
 _CACHE_ENTRIES = 256
 _ATTEMPTS = 4
 _MAX_WAIT_SECONDS = 10.0
-
-
-@dataclass(frozen=True)
-class EpisodeRef:
-    """An Apple Podcasts episode: show (collection) id and episode (track) id.
-
-    Attributes:
-        collection_id: the show's id (``id<digits>`` in the link).
-        episode_id: the episode's id (``?i=<digits>``).
-        country: the storefront named in the link, if any (not part of identity).
-    """
-
-    collection_id: int
-    episode_id: int
-    country: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -145,59 +104,6 @@ class Episode:
             published_at=datetime.fromisoformat(published) if published else None,
             feed_url=data.get("feed_url"),
         )
-
-
-def parse_episode_url(url: str) -> EpisodeRef:
-    """Read an Apple Podcasts episode link.
-
-    Args:
-        url: a link as a user pasted it, e.g.
-            ``https://podcasts.apple.com/us/podcast/some-show/id1535809341?i=1000651234567``.
-
-    Returns:
-        The show and episode ids.
-
-    Raises:
-        NotApplePodcastsError: not an Apple Podcasts link at all.
-        NotAnEpisodeError: a show (or other page) link that names no episode.
-        EpisodeLinkError: an Apple link whose ids are malformed or contradictory.
-    """
-    text = url.strip() if isinstance(url, str) else ""
-    if not text or len(text) > _MAX_LINK_LENGTH or any(ch.isspace() for ch in text):
-        raise NotApplePodcastsError("expected one Apple Podcasts episode URL")
-    if "://" not in text:
-        text = f"https://{text}"
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError:
-        raise NotApplePodcastsError(f"not a valid URL: {url!r}") from None
-    host = (parts.hostname or "").lower()
-    if (
-        parts.scheme.lower() not in _SCHEMES
-        or host not in _APPLE_HOSTS
-        or parts.username is not None
-        or port not in (None, 80, 443)
-    ):
-        raise NotApplePodcastsError(f"not an Apple Podcasts link: {url!r}")
-    segments = [segment for segment in parts.path.split("/") if segment]
-    if "podcast" not in segments:
-        raise NotAnEpisodeError("the link does not name a podcast episode")
-    show_ids = [match[1] for match in map(_SHOW_ID.match, segments) if match]
-    episode_ids = parse_qs(parts.query, keep_blank_values=True).get("i", [])
-    if not episode_ids:
-        raise NotAnEpisodeError(
-            "the link names a show, not an episode: open the episode and share its link"
-        )
-    if len(set(episode_ids)) != 1 or not _NUMBER.match(episode_ids[0]):
-        raise EpisodeLinkError(f"malformed episode id in {url!r}")
-    if len(set(show_ids)) != 1:
-        raise EpisodeLinkError(f"the link does not carry one show id (id<digits>): {url!r}")
-    country = segments[0].lower() if _COUNTRY.match(segments[0].lower()) else None
-    collection_id, episode_id = int(show_ids[0]), int(episode_ids[0])
-    if collection_id == 0 or episode_id == 0:
-        raise EpisodeLinkError(f"zero is not an Apple id: {url!r}")
-    return EpisodeRef(collection_id, episode_id, country)
 
 
 def resolve_episode(

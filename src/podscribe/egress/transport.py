@@ -1,6 +1,6 @@
-"""The httpx transport behind :class:`~podscribe.fetch.SafeFetcher`: checked addresses only.
+"""The httpx transport behind ``SafeFetcher``: connections to checked addresses only.
 
-:class:`PinnedTransport` asks :func:`podscribe.net_guard.check_url` about every request and
+:class:`PinnedTransport` asks :func:`podscribe.egress.guard.check_url` about every request and
 then opens a connection to one of the addresses that check approved: httpcore is handed a
 network backend that ignores the host name when connecting, so no second DNS lookup happens
 and a rebinding answer never reaches a socket. TLS still uses the URL's host name for SNI and
@@ -26,6 +26,7 @@ import certifi
 import httpcore
 import httpx
 
+from podscribe.egress.guard import Resolver, check_url
 from podscribe.errors import (
     DownloadRefusedError,
     FetchFailedError,
@@ -33,7 +34,6 @@ from podscribe.errors import (
     TlsVerificationError,
     TooLargeError,
 )
-from podscribe.net_guard import Resolver, check_url
 from podscribe.settings import Settings
 
 __all__ = ["DEADLINE_EXTENSION", "MAX_HEAD_BYTES", "PinnedTransport"]

@@ -3,11 +3,11 @@
 A launcher starts ``python -m vertex_job --job-id <id>`` somewhere and later answers what
 became of it. Three implementations, chosen by ``PODSCRIBE_LAUNCHER``:
 
-- ``vertex``: a Vertex AI CustomJob on a GPU (production), :mod:`podscribe.launchers.vertex`;
+- ``vertex``: a Vertex AI CustomJob on a GPU (production), :mod:`podscribe.jobs.launchers.vertex`;
 - ``local``: a detached process on this machine (the local profile),
-  :mod:`podscribe.launchers.local`;
+  :mod:`podscribe.jobs.launchers.local`;
 - ``kubernetes``: a batch/v1 Job from a template (the k3s profile),
-  :mod:`podscribe.launchers.kubernetes`.
+  :mod:`podscribe.jobs.launchers.kubernetes`.
 
 Each module imports its heavy client (grpc, aiplatform, kubernetes) only when built, so the
 dispatch function pays only for the launcher it uses.
@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from podscribe.jobs import Job
+from podscribe.jobs.store import Job
 from podscribe.settings import Settings
 
 
@@ -110,14 +110,14 @@ def launcher_for(settings: Settings) -> Launcher:
         SettingsError: its required settings are missing.
     """
     if settings.launcher == "vertex":
-        from podscribe.launchers.vertex import VertexLauncher
+        from podscribe.jobs.launchers.vertex import VertexLauncher
 
         return VertexLauncher(settings)
     if settings.launcher == "local":
-        from podscribe.launchers.local import LocalProcessLauncher
+        from podscribe.jobs.launchers.local import LocalProcessLauncher
 
         return LocalProcessLauncher(settings)
-    from podscribe.launchers.kubernetes import KubernetesLauncher
+    from podscribe.jobs.launchers.kubernetes import KubernetesLauncher
 
     return KubernetesLauncher(settings)
 

@@ -4,9 +4,9 @@ Apple answers a lookup from one storefront, the US one unless ``country=`` names
 a show sold only elsewhere comes back empty from the US store; so the request carries the
 storefront of the user's link (``podcasts.apple.com/<cc>/...``), ``us`` when it names none.
 
-The answer is untrusted JSON (:mod:`podscribe.untrusted_json`): absurd numbers and nesting are
-refused as ``unsafe_document``, and each record's fields are read only when they have the type
-Apple gives them; anything else counts as absent.
+The answer is untrusted JSON (:mod:`podscribe.podcasts.untrusted_json`): absurd numbers and
+nesting are refused as ``unsafe_document``, and each record's fields are read only when they
+have the type Apple gives them; anything else counts as absent.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from podscribe.apple_page import iso_datetime, text_or_none
 from podscribe.errors import EpisodeNotFoundError
-from podscribe.untrusted_json import NotJsonError, load_json
+from podscribe.podcasts.page import iso_datetime, text_or_none
+from podscribe.podcasts.untrusted_json import NotJsonError, load_json
 
 __all__ = [
     "LookupAnswer",

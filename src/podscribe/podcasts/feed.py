@@ -1,6 +1,6 @@
 """Podcast RSS feeds: parsed safely and within bounds, and searched for one episode.
 
-A feed is untrusted input. It is size-capped, decoded once (:mod:`podscribe.feed_text`: the
+A feed is untrusted input. It is size-capped, decoded once (:mod:`podscribe.podcasts.feed_text`: the
 checks below run on the decoded text, so UTF-16, UTF-32 and EBCDIC feeds get them too) and
 re-encoded as UTF-8 for the parsers, and its items are counted before any parsing, so no feed
 can make a worker parse more than ``MAX_FEED_ITEMS`` of them. A well-formed feed is then read
@@ -43,7 +43,7 @@ from podscribe.errors import (
     TooLargeError,
     UnsafeDocumentError,
 )
-from podscribe.feed_text import decode_feed, utf8_document
+from podscribe.podcasts.feed_text import decode_feed, utf8_document
 
 __all__ = [
     "MAX_FEED_ITEMS",

@@ -29,8 +29,8 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from podscribe.errors import CapacityError, LaunchError
-from podscribe.jobs import Job
-from podscribe.launchers import LauncherState, LauncherStatus, LaunchResult
+from podscribe.jobs.launchers import LauncherState, LauncherStatus, LaunchResult
+from podscribe.jobs.store import Job
 from podscribe.settings import Settings, env_name
 
 log = logging.getLogger(__name__)

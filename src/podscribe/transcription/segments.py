@@ -1,6 +1,6 @@
 """What transcription produces: segments of speech and their words.
 
-Plain data, apart from the engine (``podscribe.transcribe``, which needs numpy and
+Plain data, apart from the engine (``podscribe.transcription.engine``, which needs numpy and
 faster-whisper), so the transcript formats and the submit function can use them without it.
 """
 

@@ -4,10 +4,11 @@ The same code runs in the Vertex job on a GPU (``float16``) and locally on the C
 only :class:`EngineConfig` differs. The model loads once per process (:func:`load_model` is
 cached) and faster-whisper is imported lazily, so importing this module is cheap.
 
-Audio is transcribed in windows of a few minutes (:mod:`podscribe.windowing` plans them as
-whole batches of the chunks one pass over the episode would make), each decoded by the batched
-pipeline until every stretch of its speech is covered (:mod:`podscribe.batched`: Whisper ends
-chunks early on real speech, and what it skipped is decoded again, as sequential decoding would).
+Audio is transcribed in windows of a few minutes (:mod:`podscribe.transcription.windows` plans
+them as whole batches of the chunks one pass over the episode would make), each decoded by the
+batched pipeline until every stretch of its speech is covered
+(:mod:`podscribe.transcription.decoder`: Whisper ends chunks early on real speech, and what it
+skipped is decoded again, as sequential decoding would).
 
 Whisper invents text over silence and loops on long audio. Against that: Silero VAD skips
 non-speech, earlier text is never fed back as a prompt (``condition_on_previous_text=False``),
@@ -33,11 +34,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from podscribe.audio import decode_audio_file, probe_duration
-from podscribe.batched import CoveringDecoder
-from podscribe.segments import Segment, Word
 from podscribe.settings import Settings
-from podscribe.windowing import (
+from podscribe.transcription.audio import decode_audio_file, probe_duration
+from podscribe.transcription.decoder import CoveringDecoder
+from podscribe.transcription.segments import Segment, Word
+from podscribe.transcription.windows import (
     CHUNK_SAMPLES,
     SAMPLE_RATE,
     WindowPlan,

@@ -3,7 +3,7 @@
     message -> decode -> peek (not queued: nothing to do) -> capacity? -> claim
             -> launch -> record the launcher's ref
 
-The claim is the conditional ``queued -> dispatched`` update of :mod:`podscribe.jobs`: of five
+The claim is the conditional ``queued -> dispatched`` update of :mod:`podscribe.jobs.store`: of five
 deliveries of the same message (or five messages for the same job) exactly one wins; the
 others find the job dispatched and acknowledge. The launch happens outside any transaction
 (a GPU request may take seconds; no row lock is held that long).
@@ -33,11 +33,11 @@ from podscribe.errors import (
     LaunchError,
     PodscribeError,
 )
-from podscribe.jobs import JobStatus
-from podscribe.launchers import Launcher
+from podscribe.jobs.launchers import Launcher
+from podscribe.jobs.store import JobStatus
+from podscribe.jobs.webhooks import notify_finished
 from podscribe.messaging import JobMessage
 from podscribe.settings import Settings
-from podscribe.webhooks import notify_finished
 
 log = logging.getLogger(__name__)
 

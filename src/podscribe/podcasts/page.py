@@ -19,7 +19,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from podscribe.errors import UnsafeDocumentError
-from podscribe.untrusted_json import NotJsonError, load_json
+from podscribe.podcasts.untrusted_json import NotJsonError, load_json
 
 _EPISODE_KEYS = frozenset({"streamUrl", "assetUrl", "episodeGuid"})
 _SHARE_MODEL = "\x00share-model"  # marks the share button's model; Apple's data has no such key

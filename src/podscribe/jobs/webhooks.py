@@ -29,9 +29,9 @@ from sqlalchemy.engine import Engine
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from podscribe.db import transaction
+from podscribe.egress.fetcher import SafeFetcher
 from podscribe.errors import PodscribeError, WebhookSecretUnavailableError
-from podscribe.fetch import SafeFetcher
-from podscribe.jobs import Job, JobStatus, callback_urls, get_job
+from podscribe.jobs.store import Job, JobStatus, callback_urls, get_job
 from podscribe.log import url_host
 from podscribe.settings import Settings
 from podscribe.storage import TRANSCRIPT_FORMATS
