@@ -61,7 +61,7 @@ def child(mode: str, audio: Path, report: Path) -> None:
     from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
 
     from podscribe.settings import load_settings
-    from podscribe.transcription.engine import EngineConfig
+    from podscribe.transcription.model import EngineConfig
 
     config = EngineConfig.from_settings(load_settings())
     model = WhisperModel(
@@ -125,7 +125,7 @@ def main(argv: list[str]) -> int:
         return 0
 
     from podscribe.settings import load_settings
-    from podscribe.transcription.engine import EngineConfig
+    from podscribe.transcription.model import EngineConfig
 
     config = EngineConfig.from_settings(load_settings())
     rows: list[Row] = []
@@ -168,7 +168,7 @@ def _measure(
 
 
 def _duration(path: Path) -> float:
-    from podscribe.transcription.engine import probe_duration
+    from podscribe.transcription.audio import probe_duration
 
     return probe_duration(path) or 0.0
 

@@ -89,7 +89,7 @@ def bare_child(audio: Path, report: Path, prompt: str | None) -> None:
     from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
 
     from podscribe.settings import load_settings
-    from podscribe.transcription.engine import EngineConfig
+    from podscribe.transcription.model import EngineConfig
 
     config = EngineConfig.from_settings(load_settings())
     started = time.perf_counter()
@@ -156,11 +156,11 @@ class _Services:
 
 def _job(services: _Services, audio: bytes, episode_id: int, folder: Path) -> Measured:
     """Serve the episode, claim a job for it, run ``python -m vertex_job`` and time it."""
+    from local_emulators.fixtures import FakeApplePodcasts, FakeEpisode, FakeShow
     from podscribe import jobs
     from podscribe.db import transaction
     from podscribe.settings import load_settings
     from podscribe.storage import TranscriptStore
-    from tests.fakes.apple_fixtures import FakeApplePodcasts, FakeEpisode, FakeShow
 
     show = FakeShow(name=SHOW_NAME)
     episode = FakeEpisode(episode_id, TITLE, audio=audio)
@@ -221,10 +221,10 @@ def main(argv: list[str]) -> int:
         bare_child(args.bare, args.report, args.prompt)
         return 0
 
+    from podscribe.jobs.worker import episode_prompt
     from podscribe.settings import load_settings
-    from podscribe.transcription.engine import EngineConfig
+    from podscribe.transcription.model import EngineConfig
     from tests.fakes.speech import make_episode
-    from vertex_job.runner import episode_prompt
 
     config = EngineConfig.from_settings(load_settings())
     with tempfile.TemporaryDirectory(prefix="podscribe-bench-") as tmp:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 
 class StartupError(RuntimeError):
     """A part of the local profile did not come up in time; the message names it."""
@@ -55,48 +57,50 @@ def start_process(
 
 
 def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child still answers kill(0); reap it if it is ours.
+    """Whether ``pid`` still runs; a child of ours that exited is reaped, not counted."""
     try:
         done, _ = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
-        return _not_zombie(pid)
-    return done == 0
-
-
-def _not_zombie(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+        done = 0  # not our child: only its state tells
+    if done:
         return False
-    return state != "Z"
+    return _running(pid)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state: str = psutil.Process(pid).status()
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True
+    return bool(state != psutil.STATUS_ZOMBIE)
+
+
+def command_line(pid: int) -> list[str]:
+    """The arguments ``pid`` runs with; empty when it is gone or not ours to read."""
+    try:
+        arguments: list[str] = psutil.Process(pid).cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return []
+    return arguments
 
 
 def group_alive(pgid: int) -> bool:
-    """Whether any process of the group still runs."""
+    """Whether any process of the group still runs (zombies do not count)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return any(
-        _not_zombie(int(entry.name)) and _pgid_of(int(entry.name)) == pgid
-        for entry in Path("/proc").iterdir()
-        if entry.name.isdigit()
-    )
-
-
-def _pgid_of(pid: int) -> int | None:
-    try:
-        return os.getpgid(pid)
-    except (ProcessLookupError, PermissionError):
-        return None
+    for process in psutil.process_iter():
+        try:
+            if os.getpgid(process.pid) == pgid and _running(process.pid):
+                return True
+        except (ProcessLookupError, PermissionError):
+            continue
+    return False
 
 
 def stop_group(pgid: int, *, grace_seconds: float = 10.0) -> None:

@@ -1,20 +1,18 @@
 """``up``, ``down`` and ``status`` of the local profile.
 
-Everything ``up`` starts is recorded in ``<state dir>/state.json`` (name, PID = process
-group, the command line, log file), so ``down`` stops exactly that, also after a crash, and
-``up`` twice does not start twice. A PID is only trusted while its command line still matches
-what we started: a recycled PID is never killed.
+Everything ``up`` starts is recorded in the state folder as it starts
+(:mod:`local_emulators.state`), so ``down`` stops exactly that, also after a crash, and
+``up`` twice does not start twice. The Pub/Sub topics and subscriptions are
+:mod:`local_emulators.topics`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,9 +23,9 @@ from local_emulators.emulators import start_fake_gcs, start_pubsub_emulator
 from local_emulators.processes import (
     Started,
     StartupError,
+    command_line,
     http_status,
     port_open,
-    process_alive,
     start_process,
     stop_group,
     wait_until,
@@ -39,111 +37,33 @@ from local_emulators.services import (
     start_private_postgres,
     start_private_redis,
 )
+from local_emulators.state import (
+    ProfileState,
+    kept_secret,
+    private_dir,
+    process_record,
+    record_alive,
+    state_dir,
+    state_path,
+    webhook_secret_path,
+    write_private,
+)
+from local_emulators.topics import SWEEP_TOPIC, create_pubsub_resources
+from podscribe.jobs.launchers.local import job_process_alive
 from podscribe.log import url_host
 from podscribe.settings import Settings
 
+__all__ = [
+    "ProfileState",
+    "child_environment",
+    "down",
+    "state_path",
+    "status",
+    "up",
+    "webhook_secret_path",
+]
+
 ROOT = Path(__file__).resolve().parents[1]
-JOBS_TOPIC_DEAD_LETTER_SUFFIX = "-dead-letter"
-SWEEP_TOPIC = "podscribe-sweep"
-
-
-@dataclass
-class ProcessRecord:
-    name: str
-    pid: int
-    log: str
-    cmdline: list[str]
-    port: int | None = None
-
-
-@dataclass
-class ProfileState:
-    """What ``up`` started and how to reach it."""
-
-    submit_url: str
-    api_key: str
-    database_url: str
-    redis_url: str | None
-    project_id: str
-    with_fixtures: bool
-    processes: list[ProcessRecord] = field(default_factory=list)
-
-    @classmethod
-    def load(cls, path: Path) -> ProfileState | None:
-        if not path.exists():
-            return None
-        data = json.loads(path.read_text())
-        data["processes"] = [ProcessRecord(**record) for record in data.get("processes", [])]
-        return cls(**data)
-
-    def save(self, path: Path) -> None:
-        temporary = path.with_suffix(".tmp")
-        write_private(temporary, json.dumps(asdict(self), indent=2))
-        temporary.replace(path)
-
-
-def private_dir(path: Path) -> Path:
-    """Create ``path`` if needed and make it owner-only (0700).
-
-    The state folder holds the API key, the database URL and the webhook secret: nobody else
-    on the machine may list or read it. A folder someone else owns is left alone.
-    """
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.stat().st_uid == os.getuid():
-        path.chmod(0o700)
-    return path
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to an owner-only (0600) file in an owner-only folder.
-
-    The file is created 0600 (never briefly world-readable), and an existing one is brought
-    to 0600 too (state files written by older versions were 0644).
-    """
-    private_dir(path.parent)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        os.fchmod(handle.fileno(), 0o600)
-        handle.write(text)
-
-
-def state_dir(settings: Settings) -> Path:
-    return settings.local_state_dir.resolve()
-
-
-def webhook_secret_path(settings: Settings) -> Path:
-    """Where the local profile keeps the webhook signing secret it made."""
-    return state_dir(settings) / "webhook-secret"
-
-
-def state_path(settings: Settings) -> Path:
-    return state_dir(settings) / "state.json"
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
-
-
-def record_alive(record: ProcessRecord) -> bool:
-    """Alive, and still the process we started (not a recycled PID).
-
-    The recorded command must appear in the live one: a script's interpreter may stand in
-    front of it (``python3 functions-framework ...``).
-    """
-    if not process_alive(record.pid):
-        return False
-    actual, expected = _cmdline(record.pid), record.cmdline[:4]
-    return any(actual[i : i + len(expected)] == expected for i in range(len(actual)))
-
-
-def _record(started: Started, argv: list[str], port: int | None) -> ProcessRecord:
-    return ProcessRecord(
-        name=started.name, pid=started.pid, log=str(started.log_path), cmdline=argv, port=port
-    )
 
 
 def _require_free(port: int, what: str, variable: str) -> None:
@@ -176,59 +96,7 @@ def _answers_200(url: str) -> bool:
 def _api_key(settings: Settings, directory: Path) -> str:
     if settings.api_keys:
         return settings.api_key_values[0]
-    return _kept_secret(directory / "api-key", prefix="local-")
-
-
-def _kept_secret(path: Path, *, prefix: str = "") -> str:
-    """A random secret made once per state folder and kept there (owner-only), then reused."""
-    if path.exists():
-        path.chmod(0o600)
-        return path.read_text().strip()
-    value = prefix + secrets.token_urlsafe(24)
-    write_private(path, value)
-    return value
-
-
-def _create_pubsub_resources(settings: Settings, dispatch_port: int, sweep_port: int) -> None:
-    from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
-
-    publisher, subscriber = PublisherClient(), SubscriberClient()
-    project = settings.project_id
-    jobs_topic = publisher.topic_path(project, settings.pubsub_topic)
-    dead_letter = publisher.topic_path(
-        project, settings.pubsub_topic + JOBS_TOPIC_DEAD_LETTER_SUFFIX
-    )
-    sweep_topic = publisher.topic_path(project, SWEEP_TOPIC)
-    for topic in (jobs_topic, dead_letter, sweep_topic):
-        _ignore_exists(partial(publisher.create_topic, name=topic))
-    subscriptions = {
-        "podscribe-dispatch": {
-            "topic": jobs_topic,
-            "push_config": {
-                "push_endpoint": f"http://127.0.0.1:{dispatch_port}/{jobs_topic}",
-            },
-            "dead_letter_policy": {"dead_letter_topic": dead_letter, "max_delivery_attempts": 5},
-            "retry_policy": {"minimum_backoff": {"seconds": 1}, "maximum_backoff": {"seconds": 30}},
-            "ack_deadline_seconds": 60,
-        },
-        "podscribe-dead-letter": {"topic": dead_letter},
-        "podscribe-sweep": {
-            "topic": sweep_topic,
-            "push_config": {"push_endpoint": f"http://127.0.0.1:{sweep_port}/{sweep_topic}"},
-        },
-    }
-    for name, request in subscriptions.items():
-        path = subscriber.subscription_path(project, name)
-        _ignore_exists(partial(subscriber.create_subscription, request={"name": path, **request}))
-
-
-def _ignore_exists(action: Any) -> None:
-    from google.api_core.exceptions import AlreadyExists
-
-    try:
-        action()
-    except AlreadyExists:
-        return
+    return kept_secret(directory / "api-key", prefix="local-")
 
 
 def _check_ports(settings: Settings, with_fixtures: bool) -> None:
@@ -260,7 +128,7 @@ def _wiring(settings: Settings, state: ProfileState, directory: Path) -> dict[st
     if settings.webhook_secret is None and settings.webhook_secret_version is None:
         # Webhooks from the local profile are signed like production's; receivers under
         # development verify against the secret in the state folder.
-        wiring["PODSCRIBE_WEBHOOK_SECRET"] = _kept_secret(webhook_secret_path(settings))
+        wiring["PODSCRIBE_WEBHOOK_SECRET"] = kept_secret(webhook_secret_path(settings))
     if state.redis_url:
         wiring["PODSCRIBE_REDIS_URL"] = state.redis_url
     if state.with_fixtures:
@@ -283,7 +151,7 @@ class _Starter:
         self.environment: dict[str, str] | None = None
 
     def remember(self, started: Started, argv: list[str], port: int | None) -> None:
-        self.state.processes.append(_record(started, argv, port))
+        self.state.processes.append(process_record(started, argv, port))
         self.state.save(state_path(self.settings))  # saved as we go: `down` works after a crash
 
     def start(self, name: str, argv: list[str], port: int | None) -> Started:
@@ -385,9 +253,9 @@ def up(settings: Settings, *, with_fixtures: bool = False, out: Any = sys.stdout
             starter.logs / "pubsub.log",
             project=settings.project_id,
         )
-        starter.remember(pubsub, _cmdline(pubsub.pid), settings.local_pubsub_port)
+        starter.remember(pubsub, command_line(pubsub.pid), settings.local_pubsub_port)
         gcs = start_fake_gcs(settings.local_gcs_port, directory / "gcs", starter.logs / "gcs.log")
-        starter.remember(gcs, _cmdline(gcs.pid), settings.local_gcs_port)
+        starter.remember(gcs, command_line(gcs.pid), settings.local_gcs_port)
 
         wiring = _wiring(settings, state, directory)
         starter.environment = child_environment(settings, wiring)
@@ -476,7 +344,7 @@ def _provision(settings: Settings, database_url: str) -> None:
     finally:
         engine.dispose()
     TranscriptStore(settings).ensure_bucket()
-    _create_pubsub_resources(settings, settings.local_dispatch_port, settings.local_sweep_port)
+    create_pubsub_resources(settings, settings.local_dispatch_port, settings.local_sweep_port)
 
 
 def _job_pid_files(settings: Settings) -> Iterator[Path]:
@@ -494,7 +362,7 @@ def down(settings: Settings, *, out: Any = sys.stdout) -> list[str]:
         except (OSError, ValueError, IndexError):
             pid_file.unlink(missing_ok=True)
             continue
-        if process_alive(pid) and "vertex_job" in " ".join(_cmdline(pid)):
+        if job_process_alive(pid):
             stop_group(pid)
             stopped.append(f"job {pid_file.stem}")
         pid_file.unlink(missing_ok=True)

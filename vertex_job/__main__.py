@@ -14,9 +14,9 @@ import sys
 
 from podscribe.db import create_db_engine, wait_for_database
 from podscribe.errors import DatabaseUnavailableError, JobNotFoundError, SettingsError
+from podscribe.jobs.worker import JobOutcome, run_job
 from podscribe.log import configure_logging
 from podscribe.settings import get_settings
-from vertex_job.runner import JobOutcome, run_job
 
 log = logging.getLogger("vertex_job")
 

@@ -25,15 +25,10 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from tenacity import (
-    RetryError,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_delay,
-    wait_exponential,
-)
+from tenacity import RetryError
 
 from podscribe.errors import DatabaseUnavailableError, SettingsError
+from podscribe.retry import retrying
 from podscribe.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -157,18 +152,17 @@ def wait_for_database(engine: Engine, settings: Settings) -> None:
         DatabaseUnavailableError: it did not answer within ``PODSCRIBE_DB_WAIT_SECONDS``;
             the message names the database and the last error.
     """
-    retrying = Retrying(
-        stop=stop_after_delay(settings.db_wait_seconds),
-        wait=wait_exponential(multiplier=0.2, max=5),
-        retry=retry_if_exception_type((sa.exc.OperationalError, sa.exc.InterfaceError, OSError)),
-        before_sleep=lambda state: log.warning(
-            "waiting for the database",
-            extra={"target": describe_target(settings), "attempt": state.attempt_number},
-        ),
+    policy = retrying(
+        within_seconds=settings.db_wait_seconds,
+        initial_seconds=0.2,
+        max_seconds=5,
+        retry_on=_is_unreachable,
+        log=log,
+        what=f"waiting for {describe_target(settings)}",
         reraise=False,
     )
     try:
-        for attempt in retrying:
+        for attempt in policy:
             with attempt, engine.connect() as connection:
                 connection.execute(sa.text("SELECT 1"))
     except RetryError as error:
@@ -177,6 +171,11 @@ def wait_for_database(engine: Engine, settings: Settings) -> None:
             f"gave up after {settings.db_wait_seconds:g}s waiting for "
             f"{describe_target(settings)}: {last}"
         ) from None
+
+
+def _is_unreachable(error: BaseException) -> bool:
+    """A database that is not up yet: refused, reset, or timed out (the driver's errors)."""
+    return isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError, OSError))
 
 
 @contextmanager

@@ -103,6 +103,7 @@ __all__ = [
     "UpstreamThrottledError",
     "WebhookSecretUnavailableError",
     "WorkerFailedError",
+    "is_transient",
     "public_message",
 ]
 
@@ -150,6 +151,15 @@ def public_message(code: str) -> str:
     Job rows, API responses and webhooks carry only this; the detail goes to the logs.
     """
     return _PUBLIC_MESSAGES.get(code, PodscribeError.public_message)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether trying again later may succeed: a podscribe error that says so.
+
+    The default test of :func:`podscribe.retry.retrying`; other libraries' faults are
+    translated into podscribe errors where they happen, so this is the only test needed.
+    """
+    return isinstance(error, PodscribeError) and error.transient
 
 
 class SettingsError(PodscribeError):

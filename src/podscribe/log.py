@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from podscribe.settings import Settings
+from podscribe.settings import ProfileSettings
 
 _trace: contextvars.ContextVar[str | None] = contextvars.ContextVar("podscribe_trace", default=None)
 _span: contextvars.ContextVar[str | None] = contextvars.ContextVar("podscribe_span", default=None)
@@ -124,7 +124,7 @@ class CloudLoggingFormatter(logging.Formatter):
         return json.dumps(_masked(entry), default=lambda value: mask_credentials(str(value)))
 
 
-def configure_logging(settings: Settings) -> None:
+def configure_logging(settings: ProfileSettings) -> None:
     """Send every logger's records, as JSON lines, to stderr. Safe to call repeatedly."""
     root = logging.getLogger()
     for handler in list(root.handlers):

@@ -13,15 +13,10 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tenacity import (
-    RetryError,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
+from tenacity import RetryError
 
 from podscribe.errors import StorageError
+from podscribe.retry import retrying
 from podscribe.settings import Settings
 
 if TYPE_CHECKING:
@@ -39,7 +34,7 @@ TRANSCRIPT_FORMATS: dict[str, str] = {
 
 _CHUNK_BYTES = 256 * 1024
 # (connect, read) seconds per HTTP call. The client's own retry is turned off (retry=None):
-# tenacity below is the one retry policy, so an outage costs a bounded, known time.
+# podscribe.retry below is the one retry policy, so an outage costs a bounded, known time.
 _TIMEOUT = (5.0, 60.0)
 
 
@@ -101,14 +96,16 @@ class TranscriptStore:
             return self._client.bucket(self._settings.bucket)
 
     def _retrying(self, operation: str, action: Callable[[], T]) -> T:
-        retrying = Retrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=wait_exponential(multiplier=0.2, max=5),
-            retry=retry_if_exception(_is_transient),
+        # Google's own faults, not podscribe's: the client raises them before we can translate.
+        policy = retrying(
+            attempts=self._attempts,
+            initial_seconds=0.2,
+            max_seconds=5,
+            retry_on=_is_transient,
             reraise=False,
         )
         try:
-            return retrying(action)
+            return policy(action)
         except RetryError as error:
             last = error.last_attempt.exception()
             raise StorageError(

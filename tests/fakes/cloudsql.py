@@ -12,7 +12,7 @@ connector talks to, both on 127.0.0.1:
   connector's mutual TLS, refuses a client certificate that the instance CA did not sign,
   and pipes the plain PostgreSQL protocol to a real PostgreSQL server.
 
-A throwaway CA (made with ``cryptography``) signs both the server certificate and the
+A throwaway CA (made with ``trustme``) signs both the server certificate and the
 ephemeral client certificates, as the instance CA does for a real instance.
 """
 
@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import ipaddress
 import json
 import re
 import ssl
-import tempfile
 import threading
 from collections.abc import Collection, Iterator
 from contextlib import suppress
@@ -32,10 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import trustme
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from google.auth.credentials import Credentials
 
@@ -96,101 +95,59 @@ class ProxiedConnection:
 
 
 class ThrowawayCa:
-    """A certificate authority that lives as long as the test: the instance's server CA."""
+    """A certificate authority that lives as long as the test: the instance's server CA.
+
+    ``trustme`` makes the CA and the proxy's server certificate. The ephemeral client
+    certificates are the one thing it cannot make: Cloud SQL signs the *connector's* public
+    key, and trustme only issues certificates for keys of its own, so those are built with
+    ``cryptography`` and signed with this CA's key.
+    """
 
     def __init__(self, instance_id: str) -> None:
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        now = _utcnow()
-        name = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COMMON_NAME, "Google Cloud SQL Server CA (fake)"),
-                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, instance_id),
-            ]
+        self._ca = trustme.CA(
+            organization_name="Google Cloud SQL Server CA (fake)",
+            organization_unit_name=instance_id,
         )
-        self.certificate = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self._key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(self._key, hashes.SHA256())
-        )
+        self.certificate = x509.load_pem_x509_certificate(self._ca.cert_pem.bytes())
+        self._key = serialization.load_pem_private_key(self._ca.private_key_pem.bytes(), None)
 
     @property
     def pem(self) -> str:
         """The CA certificate in PEM, as ``serverCaCert.cert`` carries it."""
-        return self.certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
+        return self._ca.cert_pem.bytes().decode("ascii")
 
-    def _leaf(
-        self,
-        subject: str,
-        public_key: Any,
-        lifetime: datetime.timedelta,
-        usage: x509.ObjectIdentifier,
-        san: list[x509.GeneralName] | None = None,
-    ) -> x509.Certificate:
-        now = _utcnow()
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-            .issuer_name(self.certificate.subject)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + lifetime)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        )
-        if san:
-            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
-        return builder.sign(self._key, hashes.SHA256())
+    def issue_server_cert(self, instance_id: str, address: str) -> trustme.LeafCert:
+        """The instance proxy's server certificate, for its IP address."""
+        return self._ca.issue_cert(address, common_name=instance_id)
 
-    def server_identity(self, instance_id: str, address: str) -> tuple[bytes, bytes]:
-        """A server certificate and key (PEM) for the instance's proxy."""
-        key = ec.generate_private_key(ec.SECP256R1())
-        certificate = self._leaf(
-            instance_id,
-            key.public_key(),
-            datetime.timedelta(days=1),
-            ExtendedKeyUsageOID.SERVER_AUTH,
-            [x509.IPAddress(ipaddress.ip_address(address))],
-        )
-        key_pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+    def trust(self, context: ssl.SSLContext) -> None:
+        """Make ``context`` trust certificates this CA signed (and only those it is told of)."""
+        self._ca.configure_trust(context)
 
     def sign_client_key(self, public_key_pem: str, subject: str) -> x509.Certificate:
         """An ephemeral client certificate for a public key, valid for an hour.
 
         Raises:
             ValueError: the PEM is not a public key.
+            TypeError: it is a public key of a kind certificates here do not carry.
         """
         public_key = serialization.load_pem_public_key(public_key_pem.encode("ascii"))
-        return self._leaf(
-            subject,
-            public_key,
-            datetime.timedelta(hours=1),
-            ExtendedKeyUsageOID.CLIENT_AUTH,
+        if not isinstance(public_key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+            raise TypeError("Cloud SQL signs RSA or EC keys only")
+        if not isinstance(self._key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise TypeError("trustme made a CA key of an unexpected type")
+        now = _utcnow()
+        return (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(self.certificate.subject)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(self._key, hashes.SHA256())
         )
 
 
@@ -267,16 +224,11 @@ class FakeCloudSql:
     def __post_init__(self) -> None:
         self.instance_id = f"{self.project}:{self.instance}"
         self.ca = ThrowawayCa(self.instance_id)
-        server_cert, server_key = self.ca.server_identity(self.instance_id, self.address)
         self._server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self._server_tls.minimum_version = ssl.TLSVersion.TLSv1_2
         self._server_tls.verify_mode = ssl.CERT_REQUIRED  # mutual TLS, as Cloud SQL requires
-        self._server_tls.load_verify_locations(cadata=self.ca.pem)
-        with tempfile.TemporaryDirectory() as folder:
-            cert_file, key_file = Path(folder, "server.pem"), Path(folder, "server.key")
-            cert_file.write_bytes(server_cert)
-            key_file.write_bytes(server_key)
-            self._server_tls.load_cert_chain(cert_file, key_file)
+        self.ca.trust(self._server_tls)
+        self.ca.issue_server_cert(self.instance_id, self.address).configure_cert(self._server_tls)
 
     # --- what tests look at ----------------------------------------------------------------
     @property

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from podscribe.jobs.store import Job, JobStatus
+from podscribe.jobs.model import Job, JobStatus
 
 
 def dispatched_job(*, attempts: int = 1, duration: float | None = None, episode: Any = None) -> Job:

@@ -28,7 +28,7 @@ def _reset_peak() -> None:
 def main() -> None:
     spec = json.loads(sys.argv[1])
     from podscribe.settings import get_settings
-    from podscribe.transcription.engine import EngineConfig, load_model
+    from podscribe.transcription.model import EngineConfig, load_model
     from vertex_job.__main__ import main as job_main
 
     config = EngineConfig.from_settings(get_settings())

@@ -22,8 +22,8 @@ from pathlib import Path
 import pg8000.native
 import pytest
 import sqlalchemy as sa
+import trustme
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.engine import Engine
 
 from local_emulators.processes import port_open
@@ -36,14 +36,13 @@ from podscribe.db import (
     transaction,
     wait_for_database,
 )
-from podscribe.jobs.store import JobStatus, SubmitOutcome
+from podscribe.jobs import JobStatus, SubmitOutcome
 from podscribe.settings import Settings, load_settings
 from tests.fakes.cloudsql import (
     IAM_LOGIN_SCOPE,
     FakeCloudSql,
     LocalTokenCredentials,
     ProxyPortBusyError,
-    ThrowawayCa,
     authorized_user_file,
     requests_for,
 )
@@ -264,27 +263,13 @@ def test_admin_api_refuses_a_token_it_did_not_issue(public_instance: FakeCloudSq
 
 
 def test_proxy_refuses_a_client_certificate_the_instance_ca_did_not_sign(
-    public_instance: FakeCloudSql, tmp_path: Path
+    public_instance: FakeCloudSql,
 ) -> None:
-    stranger = ThrowawayCa("someone-else:instance")
-    key = ec.generate_private_key(ec.SECP256R1())
-    public_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    certificate = stranger.sign_client_key(public_pem.decode(), "intruder")
-    cert_file, key_file = tmp_path / "client.pem", tmp_path / "client.key"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    stranger = trustme.CA(organization_unit_name="someone-else:instance")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
-    context.load_verify_locations(cadata=public_instance.ca.pem)
-    context.load_cert_chain(cert_file, key_file)
+    public_instance.ca.trust(context)
+    stranger.issue_cert("intruder", common_name="intruder").configure_cert(context)
     ssl_request = b"\x00\x00\x00\x08\x04\xd2\x16\x2f"  # any PostgreSQL bytes will do
     with (
         socket.create_connection(("127.0.0.1", 3307), timeout=5) as raw,

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from local_emulators.fixtures import FakeApplePodcasts, FakeEpisode
 from podscribe import jobs
 from podscribe.settings import load_settings
 from podscribe.storage import TranscriptStore
-from tests.fakes.apple_fixtures import FakeApplePodcasts, FakeEpisode
 from tests.fakes.long_opus import make_long_opus
 from tests.integration.test_vertex_job import (
     BUCKET,

@@ -10,16 +10,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from podscribe import jobs
 from podscribe.db import transaction
 from podscribe.errors import CapacityError, LaunchError, public_message
+from podscribe.jobs import Job, JobStatus
 from podscribe.jobs.dispatcher import DispatchAction, dispatch_message
 from podscribe.jobs.launchers.kubernetes import KubernetesLauncher
 from podscribe.jobs.launchers.local import LocalProcessLauncher
 from podscribe.jobs.launchers.vertex import VertexLauncher
-from podscribe.jobs.store import Job, JobStatus
 from podscribe.messaging import JobMessage
 from podscribe.settings import Settings
 from tests.fakes.vertex import FakeVertex
@@ -63,7 +64,7 @@ def test_a_wakeup_for_an_unknown_job_is_skipped(
 def test_no_capacity_anywhere_on_the_last_attempt_fails_the_job(
     engine: Engine, settings: Settings, vertex: FakeVertex, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="podscribe.jobs.store")
+    caplog.set_level(logging.WARNING, logger="podscribe.jobs.transitions")
     configured = settings.model_copy(
         update={
             "vertex_image": "i",
@@ -137,3 +138,26 @@ def test_an_unexpected_launcher_error_requeues_and_is_reported_as_a_launch_error
         dispatch_message(engine, configured, KubernetesLauncher(configured), JobMessage(job.id))
     row = read(engine, job.id)
     assert (row.status, row.attempts) == (JobStatus.QUEUED, 1)
+
+
+def test_a_wakeup_reads_the_job_row_once(
+    engine: Engine, settings: Settings, vertex: FakeVertex
+) -> None:
+    launcher = VertexLauncher(
+        settings.model_copy(update={"vertex_image": "i", "vertex_api_endpoint": vertex.endpoint})
+    )
+    job = submit(engine)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        statements.append(" ".join(statement.split()))
+
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        outcome = dispatch_message(engine, settings, launcher, JobMessage(job.id))
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+    assert outcome.action is DispatchAction.LAUNCHED
+    reads = [s for s in statements if s.startswith("SELECT") and "FROM jobs" in s]
+    assert len(reads) == 1, reads
+    assert reads[0].endswith("FOR UPDATE")

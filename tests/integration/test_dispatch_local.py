@@ -18,17 +18,17 @@ from google.cloud import pubsub_v1
 from google.protobuf import duration_pb2
 from sqlalchemy.engine import Engine
 
+from local_emulators.fixtures import FakeApplePodcasts, FakeEpisode, FakeShow
 from local_emulators.processes import stop_group
 from podscribe import jobs
 from podscribe.db import transaction
+from podscribe.jobs import JobStatus
 from podscribe.jobs.launchers import LauncherStatus
 from podscribe.jobs.launchers.local import LocalProcessLauncher
-from podscribe.jobs.store import JobStatus
 from podscribe.messaging import JobMessage, JobPublisher
 from podscribe.settings import Settings, env_name, load_settings
 from podscribe.storage import TranscriptStore
 from tests.conftest import TEST_PROJECT
-from tests.fakes.apple_fixtures import FakeApplePodcasts, FakeEpisode, FakeShow
 from tests.fakes.speech import make_episode
 from tests.integration.test_dispatch_pubsub import eventually, log_entries, start_function
 from tests.integration.test_vertex_job import word_error_rate

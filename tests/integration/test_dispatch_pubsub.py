@@ -31,7 +31,7 @@ from local_emulators.processes import Started, port_open, start_process, stop_gr
 from podscribe import jobs
 from podscribe.db import create_db_engine, transaction
 from podscribe.errors import public_message
-from podscribe.jobs.store import Job, JobStatus
+from podscribe.jobs import Job, JobStatus
 from podscribe.messaging import JobMessage, JobPublisher
 from podscribe.settings import Settings, load_settings
 from tests.conftest import TEST_PROJECT

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from local_emulators.loopback_server import FixtureServer, Reply
 from podscribe.egress.fetcher import SafeFetcher
 from podscribe.errors import (
     DownloadRefusedError,
@@ -21,7 +22,6 @@ from podscribe.errors import (
     UpstreamThrottledError,
 )
 from podscribe.settings import Settings, load_settings
-from tests.fakes.fixture_servers import FixtureServer, Reply
 from tests.fakes.resolvers import RebindingResolver, StaticResolver
 
 

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from local_emulators.loopback_server import FixtureServer, Reply
 from podscribe.egress.fetcher import SafeFetcher
 from podscribe.egress.sniffing import detect_audio_format
 from podscribe.errors import NotAudioError, TooLargeError, UpstreamStatusError
 from podscribe.settings import load_settings
-from tests.fakes.fixture_servers import FixtureServer, Reply
 
 HEADS = {
     "mp3": b"ID3\x04\x00\x00\x00\x00\x00\x21" + b"\x00" * 6,

@@ -24,11 +24,11 @@ from typing import Any
 
 import pytest
 
+from local_emulators.loopback_server import FixtureServer, Reply
 from podscribe.egress.fetcher import SafeFetcher
 from podscribe.egress.transport import MAX_HEAD_BYTES
 from podscribe.errors import FetchTimeoutError, TooLargeError
 from podscribe.settings import Settings, load_settings
-from tests.fakes.fixture_servers import FixtureServer, Reply
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 2**20

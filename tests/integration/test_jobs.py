@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -13,7 +14,7 @@ from sqlalchemy.engine import Engine
 from podscribe import jobs
 from podscribe.db import transaction
 from podscribe.errors import IllegalTransitionError, JobNotFoundError, JobStateConflictError
-from podscribe.jobs.store import JobStatus, SubmitOutcome
+from podscribe.jobs import JobStatus, SubmitOutcome
 from podscribe.settings import Settings
 
 T = TypeVar("T")
@@ -214,7 +215,7 @@ def test_sweep_requeues_an_expired_lease_and_fails_past_the_limit(engine: Engine
         for attempt in range(3):
             jobs.claim_for_dispatch(conn, exhausted.id, lease_seconds=0, max_attempts=3)
             if attempt < 2:
-                jobs.release_to_queue(conn, exhausted.id, reason="launch failed")
+                jobs.requeue(conn, exhausted.id, JobStatus.DISPATCHED, reason="launch failed")
     with transaction(engine) as conn:
         report = jobs.sweep(conn, max_attempts=3, requeue_after_seconds=3600)
         assert report.requeued == [expired.id]
@@ -234,7 +235,7 @@ def test_a_claim_past_the_attempt_limit_fails_the_job(engine: Engine) -> None:
     with transaction(engine) as conn:
         for _ in range(2):
             assert jobs.claim_for_dispatch(conn, job.id, lease_seconds=60, max_attempts=2)
-            jobs.release_to_queue(conn, job.id, reason="launch failed")
+            jobs.requeue(conn, job.id, JobStatus.DISPATCHED, reason="launch failed")
         assert jobs.claim_for_dispatch(conn, job.id, lease_seconds=60, max_attempts=2) is None
         failed = jobs.get_job(conn, job.id)
     assert (failed.status, failed.error_code, failed.attempts) == (
@@ -294,3 +295,61 @@ def test_the_schema_refuses_a_failed_job_without_a_reason(engine: Engine) -> Non
         transaction(engine) as conn,
     ):
         conn.execute(sa.text("UPDATE jobs SET status = 'failed' WHERE id = :id"), {"id": job.id})
+
+
+def test_a_claim_returns_the_row_as_it_left_it(engine: Engine) -> None:
+    job = submit(engine)
+    with transaction(engine) as conn:
+        won = jobs.claim(conn, jobs.lock_job(conn, job.id), lease_seconds=60, max_attempts=3)
+    assert won.claimed
+    assert (won.job.id, won.job.status, won.job.attempts) == (job.id, JobStatus.DISPATCHED, 1)
+    assert won.job.lease_expires_at is not None
+    with transaction(engine) as conn:
+        again = jobs.claim(conn, jobs.lock_job(conn, job.id), lease_seconds=60, max_attempts=3)
+    assert not again.claimed
+    assert again.job == won.job
+
+
+def test_a_claim_past_the_limit_returns_the_failed_row(engine: Engine) -> None:
+    job = submit(engine)
+    with transaction(engine) as conn:
+        jobs.claim_for_dispatch(conn, job.id, lease_seconds=60, max_attempts=1)
+        jobs.requeue(conn, job.id, JobStatus.DISPATCHED, reason="launch failed")
+        outcome = jobs.claim(conn, jobs.lock_job(conn, job.id), lease_seconds=60, max_attempts=1)
+    assert not outcome.claimed
+    assert (outcome.job.status, outcome.job.error_code) == (JobStatus.FAILED, "attempts_exhausted")
+
+
+def test_ids_are_accepted_as_uuids_or_their_strings(engine: Engine) -> None:
+    job = submit(engine)
+    with transaction(engine) as conn:
+        assert jobs.get_job(conn, uuid.UUID(job.id)) == jobs.get_job(conn, job.id)
+        claimed = jobs.claim_for_dispatch(conn, uuid.UUID(job.id), lease_seconds=60, max_attempts=3)
+    assert claimed is not None
+    assert claimed.id == job.id
+
+
+def test_requeue_keeps_attempts_and_afresh_clears_them(engine: Engine) -> None:
+    job = submit(engine)
+    with transaction(engine) as conn:
+        jobs.claim_for_dispatch(conn, job.id, lease_seconds=60, max_attempts=3)
+        jobs.start_running(conn, job.id, lease_seconds=60)
+        jobs.heartbeat(conn, job.id, lease_seconds=60, progress=0.4)
+        back = jobs.requeue(conn, job.id, JobStatus.RUNNING, reason="storage_unavailable")
+        assert (back.status, back.attempts, back.progress) == (JobStatus.QUEUED, 1, 0.4)
+        assert back.lease_expires_at is None
+        with pytest.raises(JobStateConflictError):
+            jobs.requeue(conn, job.id, JobStatus.DISPATCHED, reason="late")
+        with pytest.raises(IllegalTransitionError):
+            jobs.requeue(conn, job.id, JobStatus.SUCCEEDED, reason="never")
+        jobs.claim_for_dispatch(conn, job.id, lease_seconds=60, max_attempts=3)
+        jobs.fail(conn, job.id, JobStatus.DISPATCHED, code="launch_failed", message="boom")
+        fresh = jobs.requeue(conn, job.id, JobStatus.FAILED, reason="resubmitted", afresh=True)
+        history = jobs.job_history(conn, job.id)
+    assert (fresh.attempts, fresh.progress, fresh.error_code, fresh.finished_at) == (
+        0,
+        0.0,
+        None,
+        None,
+    )
+    assert [event.detail for event in history][-3:] == ["claimed", "launch_failed", "resubmitted"]

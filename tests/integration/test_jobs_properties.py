@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from podscribe import jobs
 from podscribe.db import transaction
 from podscribe.errors import IllegalTransitionError, JobStateConflictError
-from podscribe.jobs.store import TRANSITIONS, JobStatus
+from podscribe.jobs import TRANSITIONS, JobStatus
 
 MAX_ATTEMPTS = 2
 OPERATIONS = [
@@ -54,7 +54,7 @@ def apply(
             elif name == "claim":
                 jobs.claim_for_dispatch(conn, job_id, lease_seconds=60, max_attempts=MAX_ATTEMPTS)
             elif name == "release":
-                jobs.release_to_queue(conn, job_id, reason="launch failed")
+                jobs.requeue(conn, job_id, JobStatus.DISPATCHED, reason="launch failed")
             elif name == "start":
                 jobs.start_running(conn, job_id, lease_seconds=60)
             elif name == "heartbeat":

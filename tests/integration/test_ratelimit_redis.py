@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from local_emulators.processes import port_open, stop_group
-from podscribe.ratelimit import Bucket, RateLimiter, SlidingWindowScript
+from podscribe.ratelimit import SLIDING_WINDOW_SHA, Bucket, RateLimiter
 from podscribe.settings import Settings, load_settings
 from tests.fakes.clock import FakeClock
 from tests.integration.submit_support import own_redis_server, start_redis
@@ -100,10 +100,10 @@ def test_the_script_is_reloaded_after_noscript(own_redis: int) -> None:
     assert limiter.hit([Bucket("key:a", 5)]).source == "redis"
     client = redis.Redis.from_url(url)
     client.script_flush()
-    assert client.script_exists(SlidingWindowScript.sha) == [False]
+    assert client.script_exists(SLIDING_WINDOW_SHA) == [False]
     decision = limiter.hit([Bucket("key:a", 5)])
     assert decision.source == "redis" and decision.remaining == 3
-    assert client.script_exists(SlidingWindowScript.sha) == [True]
+    assert client.script_exists(SLIDING_WINDOW_SHA) == [True]
 
 
 def test_redis_going_away_falls_back_quickly_and_comes_back_by_itself(

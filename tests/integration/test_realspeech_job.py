@@ -17,10 +17,11 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from benchmarks.accuracy import WER_GOAL
+from local_emulators.fixtures import FakeApplePodcasts, FakeEpisode
+from podscribe.jobs.worker import JobOutcome, run_job
 from podscribe.settings import load_settings
 from podscribe.storage import TranscriptStore
 from podscribe.transcription.formats import Transcript
-from tests.fakes.apple_fixtures import FakeApplePodcasts, FakeEpisode
 from tests.fakes.realspeech import Episode, build_episode, load_utterances, score, write_mp3
 from tests.integration.test_vertex_job import (
     BUCKET,
@@ -30,7 +31,6 @@ from tests.integration.test_vertex_job import (
     job_settings,
     read_job,
 )
-from vertex_job import JobOutcome, run_job
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,7 @@ def conversation() -> Episode:
 @pytest.fixture(scope="module")
 def sequential_errors(conversation: Episode) -> int:
     """Sequential faster-whisper (its defaults, beam 5) on the same audio: the bound's base."""
-    from podscribe.transcription.engine import EngineConfig, load_model
+    from podscribe.transcription.model import EngineConfig, load_model
 
     config = EngineConfig.from_settings(load_settings(env="test"))
     model = load_model(config.model, config.device, config.compute_type, config.cpu_threads)

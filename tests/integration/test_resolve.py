@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from local_emulators.fixtures import FakeApplePodcasts, FakeEpisode, FakeShow
+from local_emulators.loopback_server import Reply
 from podscribe.egress.fetcher import SafeFetcher
 from podscribe.errors import (
     AmbiguousEpisodeError,
@@ -26,8 +28,6 @@ from podscribe.podcasts import (
     resolve_episode,
 )
 from podscribe.settings import Settings, load_settings
-from tests.fakes.apple_fixtures import FakeApplePodcasts, FakeEpisode, FakeShow
-from tests.fakes.fixture_servers import Reply
 
 SHOW = FakeShow()
 RECENT = FakeEpisode(1000000003, "Episode 3: Recent", guid="guid-3")

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
+from local_emulators.fixtures import ID3_STUB, FakeApplePodcasts, FakeEpisode, FakeShow
+from local_emulators.loopback_server import FixtureServer, Reply
 from podscribe.egress.fetcher import SafeFetcher
 from podscribe.errors import EpisodeNotFoundError, TooManyRedirectsError, UnsafeDocumentError
 from podscribe.podcasts import EpisodeRef, clear_lookup_cache, parse_episode_url, resolve_episode
 from podscribe.settings import Settings, load_settings
-from tests.fakes.apple_fixtures import ID3_STUB, FakeApplePodcasts, FakeEpisode, FakeShow
-from tests.fakes.fixture_servers import FixtureServer, Reply
 from tests.fakes.realworld import expected_items, manifest, read_bytes, when
 
 LOOKUPS = manifest()["lookups"]

@@ -22,7 +22,7 @@ from local_emulators.processes import port_open
 from podscribe.api.auth import key_fingerprint
 from podscribe.db import transaction
 from podscribe.errors import public_message
-from podscribe.jobs.store import (
+from podscribe.jobs import (
     JobStatus,
     claim_for_dispatch,
     fail,

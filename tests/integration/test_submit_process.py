@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from local_emulators.processes import port_open
 from podscribe.db import transaction
-from podscribe.jobs.store import JobStatus, get_job
+from podscribe.jobs import JobStatus, get_job
 from tests.conftest import TEST_PROJECT
 from tests.integration.submit_support import (
     API_KEY,

@@ -18,9 +18,9 @@ from sqlalchemy.engine import Engine
 from podscribe import jobs
 from podscribe.db import transaction
 from podscribe.errors import public_message
+from podscribe.jobs import Job, JobStatus
 from podscribe.jobs.dispatcher import DispatchAction, dispatch_message
 from podscribe.jobs.launchers.vertex import VertexLauncher
-from podscribe.jobs.store import Job, JobStatus
 from podscribe.jobs.sweeper import run_sweep
 from podscribe.messaging import JobMessage, JobPublisher
 from podscribe.settings import Settings
@@ -106,7 +106,7 @@ def test_reconciliation_fails_dead_workers_and_requeues_capacity_stockouts(
     wakeups: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="podscribe.jobs.store")
+    caplog.set_level(logging.WARNING, logger="podscribe.jobs.transitions")
     launcher = VertexLauncher(sweep_settings)
     cancelled = launched(engine, sweep_settings, launcher)
     stocked_out = launched(engine, sweep_settings, launcher)

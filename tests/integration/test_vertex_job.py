@@ -24,17 +24,16 @@ import srt
 import webvtt
 from sqlalchemy.engine import Engine
 
+from local_emulators.fixtures import FakeApplePodcasts, FakeEpisode, FakeShow
+from local_emulators.loopback_server import FixtureServer, Reply
 from podscribe import jobs
 from podscribe.db import transaction
+from podscribe.jobs.worker import JobOutcome, RetryPolicy, run_job
 from podscribe.podcasts import clear_lookup_cache
 from podscribe.settings import Settings, load_settings
 from podscribe.storage import TRANSCRIPT_FORMATS, TranscriptStore, checkpoint_object_name
 from podscribe.transcription.formats import Transcript
-from tests.fakes.apple_fixtures import FakeApplePodcasts, FakeEpisode, FakeShow
-from tests.fakes.fixture_servers import FixtureServer, Reply
 from tests.fakes.speech import make_episode
-from vertex_job import JobOutcome, run_job
-from vertex_job.runner import RetryPolicy
 
 REPO = Path(__file__).resolve().parents[2]
 SHOW = FakeShow(name="The Loopback Hour")
@@ -315,7 +314,7 @@ def test_a_preempted_attempt_resumes_from_its_checkpoint(  # noqa: PLR0917 - pyt
             assert report.requeued == [job_id]
             assert jobs.claim_for_dispatch(conn, job_id, lease_seconds=600, max_attempts=3)
 
-        caplog.set_level("INFO", logger="vertex_job")
+        caplog.set_level("INFO", logger="podscribe.jobs.worker")
         outcome = run_job(job_id, settings=settings, engine=engine, store=store, retry=FAST_RETRY)
         assert outcome is JobOutcome.SUCCEEDED
         resumed = [r for r in caplog.records if r.getMessage() == "resuming from a checkpoint"]

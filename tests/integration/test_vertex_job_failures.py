@@ -13,14 +13,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from local_emulators.fixtures import ID3_STUB, FakeApplePodcasts, FakeEpisode
+from local_emulators.loopback_server import RecordedRequest, Reply
 from podscribe import jobs
 from podscribe.db import transaction
 from podscribe.errors import public_message
+from podscribe.jobs.worker import JobOutcome, run_job
 from podscribe.podcasts import clear_lookup_cache
 from podscribe.settings import load_settings
 from podscribe.storage import TranscriptStore
-from tests.fakes.apple_fixtures import ID3_STUB, FakeApplePodcasts, FakeEpisode
-from tests.fakes.fixture_servers import RecordedRequest, Reply
 from tests.fakes.long_opus import make_long_opus
 from tests.fakes.speech import make_episode
 from tests.integration.test_vertex_job import (
@@ -31,7 +32,6 @@ from tests.integration.test_vertex_job import (
     job_settings,
     read_job,
 )
-from vertex_job import JobOutcome, run_job
 
 JFK = Path(__file__).resolve().parents[3] / "shared" / "data" / "jfk.flac"
 HTML = b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>Please log in</body></html>"
@@ -95,7 +95,7 @@ _failure_logs: list[pytest.LogCaptureFixture] = []
 @pytest.fixture(autouse=True)
 def _capture_failure_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Hands this test's log capture to :func:`assert_failed` (the detail is only logged)."""
-    caplog.set_level(logging.WARNING, logger="podscribe.jobs.store")
+    caplog.set_level(logging.WARNING, logger="podscribe.jobs.transitions")
     _failure_logs.append(caplog)
     yield
     _failure_logs.pop()

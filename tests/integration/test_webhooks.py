@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from local_emulators.loopback_server import FixtureServer, Reply
 from podscribe import jobs
 from podscribe.db import transaction
 from podscribe.errors import public_message
-from podscribe.jobs.store import Job, JobStatus
+from podscribe.jobs import Job, JobStatus
 from podscribe.jobs.webhooks import SIGNATURE_HEADER, notify, notify_finished, verify
 from podscribe.log import CloudLoggingFormatter
 from podscribe.settings import Settings, load_settings
 from tests.fakes.cloudsql import authorized_user_file
-from tests.fakes.fixture_servers import FixtureServer, Reply
 
 SECRET = "whsec-test"
 
@@ -97,7 +97,7 @@ def test_a_guard_refusal_reaches_the_receiver_as_its_code_only(
     # What a hostile feed learns from the webhook must not map the network behind the job.
     refusal = "refused to fetch http://db.internal:5432/x: db.internal resolves to 10.9.8.7"
     receiver.route("/hook", Reply(status=200, body=b"ok"))
-    with caplog.at_level(logging.WARNING, logger="podscribe.jobs.store"):
+    with caplog.at_level(logging.WARNING, logger="podscribe.jobs.transitions"):
         job = finished_job(engine, JobStatus.FAILED, code="download_refused", message=refusal)
     notify(job, [receiver.url("/hook")], hook_settings(receiver))
     raw = receiver.requests[0].body.decode()

@@ -19,7 +19,7 @@ from podscribe.errors import (
     PodscribeError,
     RateLimitedError,
 )
-from podscribe.jobs.store import Job, JobStatus
+from podscribe.jobs import Job, JobStatus
 from podscribe.storage import TRANSCRIPT_FORMATS
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

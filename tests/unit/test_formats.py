@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from podscribe.storage import TRANSCRIPT_FORMATS
-from podscribe.transcription.engine import Segment, Word
 from podscribe.transcription.formats import (
     MAX_LINE_CHARS,
     MAX_LINES,
@@ -27,6 +26,7 @@ from podscribe.transcription.formats import (
     render_txt,
     render_vtt,
 )
+from podscribe.transcription.segments import Segment, Word
 
 
 def segment_from_words(texts: list[str], start: float, step: float = 0.4) -> Segment:

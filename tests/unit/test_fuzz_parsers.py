@@ -45,7 +45,8 @@ from podscribe.egress.guard import (
 )
 from podscribe.errors import EpisodeLinkError, PodscribeError
 from podscribe.podcasts import EpisodeRef, parse_episode_url
-from podscribe.podcasts.feed import MAX_FEED_ITEMS, Feed, find_entry, parse_feed
+from podscribe.podcasts.feed import MAX_FEED_ITEMS, Feed, parse_feed
+from podscribe.podcasts.feed_search import find_entry
 from podscribe.podcasts.feed_text import decode_feed
 from podscribe.podcasts.lookup import parse_lookup
 from podscribe.settings import load_settings

@@ -22,8 +22,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from podscribe.jobs import Job
 from podscribe.jobs.launchers.kubernetes import job_name, render_job_manifest
-from podscribe.jobs.store import Job
 from podscribe.settings import Settings, env_name, load_settings
 from tests.fakes.jobs import dispatched_job
 from tests.services import missing_service

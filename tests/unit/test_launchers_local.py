@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from podscribe.errors import CapacityError
+from podscribe.jobs import Job
 from podscribe.jobs.launchers import LauncherStatus
 from podscribe.jobs.launchers.local import LocalProcessLauncher
-from podscribe.jobs.store import Job
 from podscribe.settings import load_settings
 from tests.fakes.jobs import dispatched_job
 

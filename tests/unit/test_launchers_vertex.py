@@ -10,6 +10,7 @@ import pytest
 from google.cloud import aiplatform_v1
 
 from podscribe.errors import CapacityError, LaunchError, SettingsError
+from podscribe.jobs import Job
 from podscribe.jobs.launchers import LauncherStatus, launcher_for
 from podscribe.jobs.launchers.kubernetes import KubernetesLauncher
 from podscribe.jobs.launchers.local import LocalProcessLauncher
@@ -19,7 +20,6 @@ from podscribe.jobs.launchers.vertex import (
     job_timeout_seconds,
     placements,
 )
-from podscribe.jobs.store import Job
 from podscribe.settings import Settings, load_settings
 from tests.fakes.jobs import dispatched_job
 from tests.fakes.vertex import CAPACITY, UNAVAILABLE, FakeVertex, Refusal

@@ -67,3 +67,11 @@ def test_every_proof_security_md_names_is_a_real_test() -> None:
         assert (ROOT / file).is_file(), f"SECURITY.md cites missing {file}"
         if name is not None:
             assert name in _test_functions(ROOT / file), f"SECURITY.md cites missing {file}::{name}"
+
+
+def test_every_module_security_md_names_exists() -> None:
+    security = (ROOT / "SECURITY.md").read_text(encoding="utf-8")
+    modules = re.findall(r"`(podscribe/[\w/]*\.py|podscribe/[\w/]+/)`", security)
+    assert len(modules) > 10, "SECURITY.md lost its module references"
+    for module in modules:
+        assert (ROOT / "src" / module).exists(), f"SECURITY.md names missing src/{module}"

@@ -15,7 +15,8 @@ import pytest
 
 from podscribe.errors import AmbiguousEpisodeError, PodscribeError
 from podscribe.podcasts import parse_episode_url
-from podscribe.podcasts.feed import Feed, find_entry, parse_feed
+from podscribe.podcasts.feed import Feed, parse_feed
+from podscribe.podcasts.feed_search import find_entry
 from podscribe.podcasts.lookup import parse_lookup
 from tests.fakes.realworld import expected_items, manifest, read_bytes, when
 

@@ -12,7 +12,8 @@ from podscribe.errors import (
     TooLargeError,
     UnsafeDocumentError,
 )
-from podscribe.podcasts.feed import Feed, FeedEntry, find_entry, normalise_title, parse_feed
+from podscribe.podcasts.feed import Feed, FeedEntry, parse_feed
+from podscribe.podcasts.feed_search import find_entry, normalise_title
 
 CAP = 1_000_000
 

@@ -107,3 +107,31 @@ def test_settings_are_immutable() -> None:
     settings = load_settings()
     with pytest.raises(ValueError, match="frozen"):
         settings.env = "local"  # type: ignore[misc]
+
+
+def test_every_field_belongs_to_exactly_one_group() -> None:
+    from podscribe.settings import GROUPS, _own_fields
+
+    listed = [name for group in GROUPS for name in _own_fields(group)]
+    assert sorted(listed) == sorted(Settings.model_fields)
+    assert len(listed) == len(set(listed))
+
+
+def test_every_groups_validators_hold_in_the_whole_settings() -> None:
+    """Validators of two groups sharing a name would silently replace one another."""
+    from podscribe.settings import GROUPS
+
+    whole = Settings.__pydantic_decorators__
+    for group in GROUPS:
+        own = group.__pydantic_decorators__
+        assert set(own.field_validators) <= set(whole.field_validators), group.__name__
+        assert set(own.model_validators) <= set(whole.model_validators), group.__name__
+    names = [
+        name
+        for group in GROUPS
+        for name in vars(group)
+        if name.startswith("_")
+        and callable(getattr(group, name, None))
+        and not name.startswith("__")
+    ]
+    assert len(names) == len(set(names)), "two groups define a validator of the same name"

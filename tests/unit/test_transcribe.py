@@ -13,18 +13,12 @@ import pytest
 
 from podscribe.errors import DecodeFailedError
 from podscribe.settings import load_settings
+from podscribe.transcription.audio import decode_audio_file, probe_duration
 from podscribe.transcription.decoder import uncovered
-from podscribe.transcription.engine import (
-    SAMPLE_RATE,
-    DecodingGuards,
-    EngineConfig,
-    Segment,
-    TranscribedWindow,
-    Transcriber,
-    compression_ratio,
-    decode_audio_file,
-    probe_duration,
-)
+from podscribe.transcription.engine import TranscribedWindow, Transcriber, compression_ratio
+from podscribe.transcription.model import DecodingGuards, EngineConfig
+from podscribe.transcription.segments import Segment
+from podscribe.transcription.windows import SAMPLE_RATE
 from tests.fakes.speech import make_episode, make_episode_with_silences
 
 JFK = Path(__file__).resolve().parents[3] / "shared" / "data" / "jfk.flac"

@@ -1,16 +1,19 @@
 """The submit API: routing, resources built on first use, and one error boundary.
 
 functions-framework hands every request, whatever its path, to one function with a
-``flask.Request``; :class:`SubmitApi` routes it with a werkzeug :class:`Map`, so the same code
-runs under functions-framework locally, on Cloud Functions, and in a plain WSGI test.
+``flask.Request``; :class:`SubmitApi` routes it by the one route table
+(:data:`podscribe.api.routes.ROUTES`, as a werkzeug :class:`Map`) to the handler the route
+names, so the same code runs under functions-framework locally, on Cloud Functions, and in a
+plain WSGI test, and the OpenAPI document lists exactly what is dispatched.
 
 Nothing connects at import or construction: the settings, the database engine, the Pub/Sub
 publisher, the storage client and the rate limiter are built on the first request that needs
 them, so importing ``functions/submit/main.py`` needs no credentials and no services.
 
-Per request: the trace header tags every log line; ``/v1/transcriptions`` requests are limited
-(per client IP or IPv6 /64, and per key once authenticated; reads and creates on separate
-budgets; one Redis round trip) and authenticated; the handler runs; any
+Per request: the trace header tags every log line; a route marked ``auth`` is admitted
+(:mod:`podscribe.api.admission`: limited per client IP or IPv6 /64 and per key, reads and
+creates on separate budgets, one Redis round trip; then authenticated); a ``{job_id}`` is
+parsed to a UUID when the handler reads it; the handler runs; any
 :class:`~podscribe.errors.PodscribeError` becomes its problem document and anything else a
 bare 500, logged with its stack trace here and never shown to the caller.
 """
@@ -21,92 +24,54 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
+from cachetools import TTLCache
 from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from podscribe.api.auth import Caller, authenticate
+from podscribe.api.admission import RateLimitExceededError, RequestContext, admit
+from podscribe.api.auth import Caller
 from podscribe.api.documents import job_document, job_path
+from podscribe.api.models import Health
 from podscribe.api.openapi import openapi_document
 from podscribe.api.origin import base_url
 from podscribe.api.problems import problem_response
-from podscribe.api.validation import (
-    client_ip,
-    parse_submit_request,
-    parse_transcript_query,
-)
+from podscribe.api.routes import ROUTES, Route, url_map
+from podscribe.api.transcripts import transcript_response
+from podscribe.api.validation import parse_submit_request, parse_transcript_query
 from podscribe.db import create_db_engine, transaction
 from podscribe.errors import (
     DatabaseUnavailableError,
     InvalidRequestError,
-    JobStateConflictError,
     MethodNotAllowedError,
     PayloadTooLargeError,
     PodscribeError,
     PublishError,
-    RateLimitedError,
     RouteNotFoundError,
-    StorageError,
-    TranscriptGoneError,
-    TranscriptNotReadyError,
-    UnauthorizedError,
 )
-from podscribe.jobs.store import Job, JobStatus, SubmitOutcome, create_or_get_job, fail, get_job
+from podscribe.jobs import SubmitOutcome, create_or_get_job, get_job
 from podscribe.log import configure_logging, parse_trace_header, trace_context
 from podscribe.messaging import JobMessage, JobPublisher
-from podscribe.ratelimit import Bucket, RateDecision, RateLimiter, address_identity
+from podscribe.ratelimit import RateLimiter
 from podscribe.settings import Settings, get_settings
-from podscribe.storage import TRANSCRIPT_FORMATS, TranscriptStore
-from podscribe.transcription.formats import RENDERERS, Transcript
+from podscribe.storage import TranscriptStore
 
 __all__ = ["SubmitApi"]
 
 log = logging.getLogger("podscribe.api")
 
-_ROUTES = Map(
-    [
-        Rule("/v1/transcriptions", methods=["POST"], endpoint="submit"),
-        Rule("/v1/transcriptions/<job_id>", methods=["GET"], endpoint="status"),
-        Rule("/v1/transcriptions/<job_id>/transcript", methods=["GET"], endpoint="transcript"),
-        Rule("/v1/openapi.json", methods=["GET"], endpoint="openapi"),
-        Rule("/healthz", methods=["GET"], endpoint="healthz"),
-        Rule("/readyz", methods=["GET"], endpoint="readyz"),
-    ],
-    strict_slashes=False,
-    merge_slashes=False,
-)
+_URLS = url_map(ROUTES)
+_ROUTES_BY_OPERATION = {route.operation_id: route for route in ROUTES}
 _READY_CACHE_SECONDS = 1.0
 """How long one readiness probe's answer is reused."""
 _READY_VALUES = frozenset({"0", "1", "true", "false"})
-_READ_METHODS = frozenset({"GET", "HEAD"})
-"""Methods limited by the read budget; every other one by the create budget."""
-_TEXT_TYPES = frozenset({"text/plain", "text/vtt", "application/x-subrip", "application/json"})
 
-
-@dataclass(frozen=True)
-class _Context:
-    """What a handler knows about its request."""
-
-    request: Request
-    caller: Caller
-    base_url: str
-    rate: RateDecision
-
-
-class _RateLimitExceededError(RateLimitedError):
-    """A refusal that carries its ``RateLimit-*`` headers to the problem response."""
-
-    def __init__(self, decision: RateDecision) -> None:
-        super().__init__(
-            f"too many requests; try again in {decision.retry_after}s", decision.retry_after
-        )
-        self.headers = decision.headers()
+_Handler = Callable[[RequestContext], Response]
 
 
 class SubmitApi:
@@ -137,8 +102,13 @@ class SubmitApi:
         self._lock = threading.RLock()
         self._logging_ready = False
         self._ready_lock = threading.Lock()
-        self._ready_probed: float | None = None
-        self._ready = False
+        # One entry, the last probe's answer, forgotten after a second.
+        self._ready_cache: TTLCache[str, bool] = TTLCache(
+            maxsize=1, ttl=_READY_CACHE_SECONDS, timer=time.monotonic
+        )
+        self._handlers: dict[str, _Handler] = {
+            route.operation_id: getattr(self, f"_{route.handler}") for route in ROUTES
+        }
 
     # --- resources, built on first use ---------------------------------------------------
     @property
@@ -197,13 +167,13 @@ class SubmitApi:
         with trace_context(trace_id, span_id):
             caller: Caller | None = None
             try:
-                endpoint, values = self._route(request)
-                caller, response = self._dispatch(request, endpoint, values)
+                route, values = self._route(request)
+                caller, response = self._dispatch(request, route, values)
             except PodscribeError as error:
                 response = problem_response(
                     error,
                     instance=request.path,
-                    headers=error.headers if isinstance(error, _RateLimitExceededError) else None,
+                    headers=error.headers if isinstance(error, RateLimitExceededError) else None,
                     streamed=isinstance(error, PayloadTooLargeError),
                 )
                 if error.http_status >= 500:
@@ -240,10 +210,10 @@ class SubmitApi:
             problem = PodscribeError(f"{error.code} {error.name}")
         return problem_response(problem)
 
-    def _route(self, request: Request) -> tuple[str, dict[str, Any]]:
-        adapter = _ROUTES.bind_to_environ(request.environ)
+    def _route(self, request: Request) -> tuple[Route, dict[str, Any]]:
+        adapter = _URLS.bind_to_environ(request.environ)
         try:
-            endpoint, values = adapter.match(request.path, method=request.method)
+            operation_id, values = adapter.match(request.path, method=request.method)
         except NotFound:
             raise RouteNotFoundError(f"no resource at {request.path}") from None
         except MethodNotAllowed as error:
@@ -251,66 +221,43 @@ class SubmitApi:
             raise MethodNotAllowedError(
                 f"{request.method} is not allowed here; use {', '.join(allowed)}", allowed
             ) from None
-        return str(endpoint), dict(values)
+        return _ROUTES_BY_OPERATION[str(operation_id)], dict(values)
 
     def _dispatch(
-        self, request: Request, endpoint: str, values: dict[str, Any]
+        self, request: Request, route: Route, values: dict[str, Any]
     ) -> tuple[Caller | None, Response]:
-        if endpoint == "healthz":
-            ready = request.args.get("ready", "0")
-            if ready not in _READY_VALUES:
-                raise InvalidRequestError("ready must be 0, 1, true or false")
-            if ready in ("1", "true"):
-                return None, self._readiness()
-            return None, _json_response({"status": "ok"})
-        if endpoint == "readyz":
-            return None, self._readiness()
-        if endpoint == "openapi":
-            return None, _json_response(openapi_document(self._base_url(request)))
-        context = self._admit(request)
-        if endpoint == "submit":
-            response = self._submit(context)
-        elif endpoint == "status":
-            response = self._status(context, values["job_id"])
-        else:
-            response = self._transcript(context, values["job_id"])
-        response.headers.update(context.rate.headers())
+        """Admit the request (for ``auth`` routes), parse the path, and run the handler."""
+        context = (
+            admit(request, self.settings, self.limiter, self._base_url(request))
+            if route.auth
+            else RequestContext(request)
+        )
+        if "job_id" in values:
+            context = replace(context, path_job_id=str(values["job_id"]))
+        response = self._handlers[route.operation_id](context)
+        if context.rate is not None:
+            response.headers.update(context.rate.headers())
         return context.caller, response
-
-    def _admit(self, request: Request) -> _Context:
-        """Rate-limit (IP, and key when valid) and authenticate, in one Redis round trip."""
-        settings = self.settings
-        unauthorized: UnauthorizedError | None = None
-        try:
-            caller: Caller | None = authenticate(request.headers.get("Authorization"), settings)
-        except UnauthorizedError as error:
-            caller, unauthorized = None, error
-        address = address_identity(client_ip(request, settings.proxy_hops))
-        if caller is not None and request.method in _READ_METHODS:
-            # Polling is cheap and expected: reads get a budget of their own, so a client
-            # polling once a second never eats into what it may submit.
-            buckets = [
-                Bucket(f"ip:read:{address}", settings.rate_limit_reads_per_ip),
-                Bucket(f"key:read:{caller.fingerprint}", settings.rate_limit_reads_per_key),
-            ]
-        else:
-            # Creates, and every request without a valid key (key guessing) whatever its
-            # method, share the tighter budget.
-            buckets = [Bucket(f"ip:{address}", settings.rate_limit_per_ip)]
-            if caller is not None:
-                buckets.append(Bucket(f"key:{caller.fingerprint}", settings.rate_limit_per_key))
-        rate = self.limiter.hit(buckets)
-        if not rate.allowed:
-            raise _RateLimitExceededError(rate)
-        if unauthorized is not None or caller is None:
-            raise unauthorized or UnauthorizedError("authentication required")
-        return _Context(request, caller, self._base_url(request), rate)
 
     def _base_url(self, request: Request) -> str:
         return base_url(request, self.settings)
 
-    # --- handlers --------------------------------------------------------------------------
-    def _submit(self, context: _Context) -> Response:
+    # --- handlers (named by the route table) -----------------------------------------------
+    def _healthz(self, context: RequestContext) -> Response:
+        ready = context.request.args.get("ready", "0")
+        if ready not in _READY_VALUES:
+            raise InvalidRequestError("ready must be 0, 1, true or false")
+        if ready in ("1", "true"):
+            return self._readiness()
+        return _json_response(Health(status="ok").render())
+
+    def _readyz(self, context: RequestContext) -> Response:
+        return self._readiness()
+
+    def _openapi(self, context: RequestContext) -> Response:
+        return _json_response(openapi_document(self._base_url(context.request)))
+
+    def _submit(self, context: RequestContext) -> Response:
         submission = parse_submit_request(context.request, self.settings)
         with transaction(self.engine) as conn:
             job, outcome = create_or_get_job(
@@ -318,7 +265,7 @@ class SubmitApi:
                 collection_id=submission.episode.collection_id,
                 episode_id=submission.episode.episode_id,
                 source_url=submission.url,
-                key_fingerprint=context.caller.fingerprint,
+                key_fingerprint=context.key.fingerprint,
                 requested_language=submission.language,
                 requested_model=submission.model,
                 callback_url=submission.callback_url,
@@ -328,11 +275,11 @@ class SubmitApi:
         log.info(
             "submission %s",
             outcome.value,
-            extra={"job_id": job.id, "outcome": outcome.value, "caller": context.caller.short},
+            extra={"job_id": job.id, "outcome": outcome.value, "caller": context.key.short},
         )
         status = 200 if outcome is SubmitOutcome.EXISTING else 202
-        response = _json_response(job_document(job, context.base_url), status=status)
-        response.headers["Location"] = f"{context.base_url}{job_path(job.id)}"
+        response = _json_response(job_document(job, context.links_base), status=status)
+        response.headers["Location"] = f"{context.links_base}{job_path(job.id)}"
         return response
 
     def _wake(self, job_id: str) -> None:
@@ -345,81 +292,16 @@ class SubmitApi:
                 extra={"job_id": job_id, "error": error.message},
             )
 
-    def _status(self, context: _Context, job_id: str) -> Response:
+    def _status(self, context: RequestContext) -> Response:
         with transaction(self.engine) as conn:
-            job = get_job(conn, job_id, key_fingerprint=context.caller.fingerprint)
-        return _json_response(job_document(job, context.base_url))
+            job = get_job(conn, context.job, key_fingerprint=context.key.fingerprint)
+        return _json_response(job_document(job, context.links_base))
 
-    def _transcript(self, context: _Context, job_id: str) -> Response:
+    def _transcript(self, context: RequestContext) -> Response:
         query = parse_transcript_query(dict(context.request.args.items()))
         with transaction(self.engine) as conn:
-            job = get_job(conn, job_id, key_fingerprint=context.caller.fingerprint)
-        name: str | None
-        if query.partial:
-            if job.status is not JobStatus.RUNNING or not job.checkpoint_object:
-                raise TranscriptNotReadyError(
-                    f"job {job.id} is {job.status.value}; a partial transcript exists only "
-                    "while it runs and has written a checkpoint"
-                )
-            chunks = self._partial(job.id, job.checkpoint_object, query.format)
-            filename = f"{job.id}.partial.{query.format}"
-        else:
-            if job.status is not JobStatus.SUCCEEDED:
-                detail = f"job {job.id} is {job.status.value}"
-                if job.status is JobStatus.FAILED:
-                    detail += f" ({job.error_code}); submit the episode again to retry"
-                raise TranscriptNotReadyError(detail)
-            name = (job.transcript_objects or {}).get(query.format)
-            if not name:
-                raise StorageError(f"job {job.id} has no {query.format} transcript recorded")
-            filename = f"{job.id}.{query.format}"
-            try:
-                chunks = self.store.stream(name)
-            except FileNotFoundError:
-                raise self._transcript_gone(job) from None
-        content_type = TRANSCRIPT_FORMATS[query.format]
-        if content_type in _TEXT_TYPES:
-            content_type += "; charset=utf-8"
-        response = Response(chunks, status=200, content_type=content_type)
-        response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
-        response.headers["Cache-Control"] = (
-            "private, max-age=3600" if not query.partial else "no-store"
-        )
-        return response
-
-    def _transcript_gone(self, job: Job) -> TranscriptGoneError:
-        """Fail the job as ``transcript_gone``: a new submission then transcribes it again."""
-        message = (
-            f"the transcript of job {job.id} is no longer in storage (removed by a retention "
-            "rule or by hand); submit the episode again to transcribe it anew"
-        )
-        try:
-            with transaction(self.engine) as conn:
-                fail(
-                    conn,
-                    job.id,
-                    JobStatus.SUCCEEDED,
-                    code=TranscriptGoneError.code,
-                    message=message,
-                )
-        except JobStateConflictError:
-            pass  # submitted again meanwhile: it is already on its way back
-        log.warning(
-            "a succeeded job's transcript is missing from storage", extra={"job_id": job.id}
-        )
-        return TranscriptGoneError(message)
-
-    def _partial(self, job_id: str, checkpoint: str, fmt: str) -> Iterator[bytes]:
-        """A running job's checkpoint (the segments done so far), rendered in ``fmt``."""
-        try:
-            payload = self.store.get(checkpoint)
-        except FileNotFoundError:
-            raise TranscriptNotReadyError(
-                f"job {job_id} moved on since its checkpoint was written; ask again"
-            ) from None
-        if fmt == "json":
-            return iter([payload])
-        return iter([RENDERERS[fmt](Transcript.from_json(payload)).encode("utf-8")])
+            job = get_job(conn, context.job, key_fingerprint=context.key.fingerprint)
+        return transcript_response(job, query, self.engine, self.store)
 
     def _readiness(self) -> Response:
         """Ready when the database answered a probe of the last :data:`_READY_CACHE_SECONDS`.
@@ -432,20 +314,22 @@ class SubmitApi:
             DatabaseUnavailableError: the last probe failed (with the code's generic message).
         """
         with self._ready_lock:
-            now = time.monotonic()
-            if self._ready_probed is None or now - self._ready_probed >= _READY_CACHE_SECONDS:
-                try:
-                    with transaction(self.engine) as conn:
-                        conn.execute(sa.text("SELECT 1"))
-                    self._ready = True
-                except DatabaseUnavailableError as error:
-                    log.warning("readiness probe failed", extra={"detail": error.message})
-                    self._ready = False
-                self._ready_probed = time.monotonic()
-            ready = self._ready
+            ready = self._ready_cache.get("database")
+            if ready is None:
+                ready = self._probe_database()
+                self._ready_cache["database"] = ready
         if not ready:
             raise DatabaseUnavailableError(DatabaseUnavailableError.public_message)
-        return _json_response({"status": "ready", "database": "ok"})
+        return _json_response(Health(status="ready", database="ok").render())
+
+    def _probe_database(self) -> bool:
+        try:
+            with transaction(self.engine) as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except DatabaseUnavailableError as error:
+            log.warning("readiness probe failed", extra={"detail": error.message})
+            return False
+        return True
 
     # --- logging ---------------------------------------------------------------------------
     def _log_access(

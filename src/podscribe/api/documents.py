@@ -1,37 +1,35 @@
-"""The JSON a caller sees for a job.
+"""The JSON a caller sees for a job, rendered from :class:`podscribe.api.models.Job`.
 
-One function shapes a :class:`~podscribe.jobs.store.Job` for both ``POST`` and ``GET``, so the two
-can never drift apart; the OpenAPI document's ``Job`` schema describes exactly this.
+One function shapes a :class:`~podscribe.jobs.model.Job` row for both ``POST`` and ``GET``, so
+the two can never drift apart; the OpenAPI document's ``Job`` schema is that model's schema.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
 from typing import Any
 from urllib.parse import quote
 
-from podscribe.jobs.store import Job, JobStatus
+from podscribe.api import models
+from podscribe.jobs import Job, JobStatus
 from podscribe.storage import TRANSCRIPT_FORMATS
 
-__all__ = ["job_document", "job_path"]
+__all__ = ["job_document", "job_model", "job_path", "transcript_links"]
 
 
-def job_path(job_id: str) -> str:
+def job_path(job_id: str | uuid.UUID) -> str:
     """``/v1/transcriptions/<id>``."""
-    return f"/v1/transcriptions/{quote(job_id, safe='')}"
+    return f"/v1/transcriptions/{quote(str(job_id), safe='')}"
 
 
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+def transcript_links(job_id: str | uuid.UUID, base_url: str) -> dict[str, str]:
+    """The URL of each transcript format of a job (also what its webhook names)."""
+    transcript_url = f"{base_url}{job_path(job_id)}/transcript"
+    return {fmt: f"{transcript_url}?format={fmt}" for fmt in TRANSCRIPT_FORMATS}
 
 
-def _episode(job: Job) -> dict[str, Any] | None:
-    """The resolved episode's metadata, as the job recorded it (show, title, audio_url...)."""
-    return dict(job.episode) if job.episode else None
-
-
-def job_document(job: Job, base_url: str) -> dict[str, Any]:
-    """The API representation of a job.
+def job_model(job: Job, base_url: str) -> models.Job:
+    """The API model of a job row.
 
     Args:
         job: the row.
@@ -44,43 +42,51 @@ def job_document(job: Job, base_url: str) -> dict[str, Any]:
         ``links`` (self, and each transcript format once succeeded).
     """
     self_url = f"{base_url}{job_path(job.id)}"
-    transcript_url = f"{self_url}/transcript"
-    links: dict[str, Any] = {"self": self_url}
-    if job.status is JobStatus.SUCCEEDED:
-        links["transcripts"] = {fmt: f"{transcript_url}?format={fmt}" for fmt in TRANSCRIPT_FORMATS}
     partial_available = job.status is JobStatus.RUNNING and bool(job.checkpoint_object)
-    if partial_available:
-        links["partial_transcript"] = f"{transcript_url}?format=json&partial=true"
-    document: dict[str, Any] = {
-        "id": job.id,
-        "status": job.status.value,
-        "progress": round(float(job.progress), 4),
-        "attempts": job.attempts,
-        "source_url": job.source_url,
-        "apple": {"collection_id": job.collection_id, "episode_id": job.episode_id},
-        "episode": _episode(job),
-        "requested": {"language": job.requested_language, "model": job.requested_model},
-        "transcription": {
-            "language": job.language,
-            "model": job.model,
-            "device": job.device,
-            "compute_type": job.compute_type,
-            "duration_seconds": job.duration_seconds,
-        },
-        "timings": {
-            "created_at": _time(job.created_at),
-            "queued_at": _time(job.queued_at),
-            "dispatched_at": _time(job.dispatched_at),
-            "started_at": _time(job.started_at),
-            "finished_at": _time(job.finished_at),
-            "updated_at": _time(job.updated_at),
-        },
-        "error": (
-            {"code": job.error_code, "message": job.error_message or ""}
+    return models.Job(
+        id=uuid.UUID(str(job.id)),
+        status=job.status,
+        progress=round(float(job.progress), 4),
+        attempts=job.attempts,
+        source_url=job.source_url,
+        apple=models.AppleIds(collection_id=job.collection_id, episode_id=job.episode_id),
+        episode=dict(job.episode) if job.episode else None,
+        requested=models.RequestedSettings(
+            language=job.requested_language, model=job.requested_model
+        ),
+        transcription=models.TranscriptionSettings(
+            language=job.language,
+            model=job.model,
+            device=job.device,
+            compute_type=job.compute_type,
+            duration_seconds=job.duration_seconds,
+        ),
+        timings=models.JobTimings(
+            created_at=job.created_at,
+            queued_at=job.queued_at,
+            dispatched_at=job.dispatched_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            updated_at=job.updated_at,
+        ),
+        error=(
+            models.JobError(code=job.error_code or "", message=job.error_message or "")
             if job.status is JobStatus.FAILED
             else None
         ),
-        "partial_transcript": {"available": partial_available},
-        "links": links,
-    }
-    return document
+        partial_transcript=models.PartialTranscript(available=partial_available),
+        links=models.JobLinks(
+            self=self_url,
+            transcripts=(
+                transcript_links(job.id, base_url) if job.status is JobStatus.SUCCEEDED else None
+            ),
+            partial_transcript=(
+                f"{self_url}/transcript?format=json&partial=true" if partial_available else None
+            ),
+        ),
+    )
+
+
+def job_document(job: Job, base_url: str) -> dict[str, Any]:
+    """The API representation of a job, as JSON-ready data (see :func:`job_model`)."""
+    return job_model(job, base_url).render()

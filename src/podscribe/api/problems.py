@@ -18,13 +18,20 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
+from podscribe.api.models import Problem
 from podscribe.errors import (
     MethodNotAllowedError,
     PodscribeError,
     RateLimitedError,
 )
 
-__all__ = ["PROBLEM_CONTENT_TYPE", "RETRY_AFTER_UNAVAILABLE", "problem_response", "problem_type"]
+__all__ = [
+    "PROBLEM_CONTENT_TYPE",
+    "RETRY_AFTER_UNAVAILABLE",
+    "problem_body",
+    "problem_response",
+    "problem_type",
+]
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 RETRY_AFTER_UNAVAILABLE = 5
@@ -37,18 +44,15 @@ def problem_type(code: str) -> str:
 
 
 def problem_body(error: PodscribeError, instance: str | None) -> dict[str, Any]:
-    """The problem document of ``error`` as a dict."""
-    status = error.http_status
-    body: dict[str, Any] = {
-        "type": problem_type(error.code),
-        "title": error.title,
-        "status": status,
-        "detail": error.caller_message,
-        "code": error.code,
-    }
-    if instance:
-        body["instance"] = instance
-    return body
+    """The problem document of ``error`` as JSON-ready data (a ``models.Problem``)."""
+    return Problem(
+        type=problem_type(error.code),
+        title=error.title,
+        status=error.http_status,
+        detail=error.caller_message,
+        code=error.code,
+        instance=instance or None,
+    ).render()
 
 
 def problem_response(

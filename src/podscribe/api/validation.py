@@ -1,9 +1,10 @@
 """What a request must look like before anything acts on it.
 
 Order matters and is cheap-first: media type (415), size (413, read with a cap so an
-oversized or endless body never sits in memory), JSON syntax (400), fields (400), and only
-then the episode link (422, by shape alone: the job resolves it, so submit makes no request
-on the caller's behalf).
+oversized or endless body never sits in memory), JSON syntax (400), and only then the fields
+(400, by the pydantic model :class:`~podscribe.api.models.SubmitRequest`, its errors mapped to
+our messages by :func:`request_error`) and the episode link (422, by shape alone: the job
+resolves it, so submit makes no request on the caller's behalf).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from werkzeug.wrappers import Request
 
-from podscribe.egress.guard import check_url
+from podscribe.api.models import MAX_URL_LENGTH, WHISPER_MODELS, SubmitRequest
 from podscribe.errors import (
     EpisodeLinkError,
     InvalidRequestError,
@@ -29,53 +32,27 @@ from podscribe.storage import TRANSCRIPT_FORMATS
 __all__ = [
     "MAX_URL_LENGTH",
     "WHISPER_MODELS",
-    "SubmitRequest",
+    "Submission",
     "TranscriptQuery",
     "client_ip",
     "parse_submit_request",
     "parse_transcript_query",
     "read_json_body",
+    "request_error",
 ]
 
-MAX_URL_LENGTH = 2048
-WHISPER_MODELS = (
-    "tiny",
-    "tiny.en",
-    "base",
-    "base.en",
-    "small",
-    "small.en",
-    "distil-small.en",
-    "medium",
-    "medium.en",
-    "distil-medium.en",
-    "large-v1",
-    "large-v2",
-    "large-v3",
-    "large",
-    "distil-large-v2",
-    "distil-large-v3",
-    "large-v3-turbo",
-    "turbo",
-)
-"""Model names a caller may ask for: faster-whisper's published names, never a path or a
-repository (a caller must not make the job load arbitrary files or download arbitrary
-weights)."""
-
-_SUBMIT_FIELDS = frozenset({"url", "language", "model", "callback_url"})
 _JSON_TYPES = ("application/json",)
-_LANGUAGE_MAX = 3
 _MAX_APPLE_ID = 2**63 - 1  # the jobs table stores them as bigint
 
 
 @dataclass(frozen=True)
-class SubmitRequest:
+class Submission:
     """A validated ``POST /v1/transcriptions`` body.
 
     Attributes:
-        url: the episode link as sent.
+        url: the episode link as sent (stripped).
         episode: the Apple ids it names (the job's identity).
-        language: the language asked for (ISO 639-1/3 code), or None to detect it.
+        language: the language asked for (ISO 639-1/3 code, lower case), or None to detect it.
         model: the faster-whisper model asked for, or None for the service default.
         callback_url: where to POST when the job finishes, or None.
     """
@@ -129,12 +106,13 @@ def read_json_body(request: Request, max_bytes: int) -> Any:
         raise InvalidRequestError("the body is nested too deeply") from None
 
 
-def parse_submit_request(request: Request, settings: Settings) -> SubmitRequest:
+def parse_submit_request(request: Request, settings: Settings) -> Submission:
     """Validate a submission.
 
     Args:
         request: the HTTP request.
-        settings: ``max_request_bytes`` and the SSRF guard's settings are read.
+        settings: ``max_request_bytes``, ``allowed_models`` and the SSRF guard's settings are
+            read.
 
     Returns:
         The submission.
@@ -147,71 +125,74 @@ def parse_submit_request(request: Request, settings: Settings) -> SubmitRequest:
             ``NotApplePodcastsError`` and ``NotAnEpisodeError`` say why).
     """
     body = read_json_body(request, settings.max_request_bytes)
-    if not isinstance(body, dict):
-        raise InvalidRequestError('the body must be a JSON object like {"url": "..."}')
-    unknown = sorted(set(body) - _SUBMIT_FIELDS)
-    if unknown:
-        raise InvalidRequestError(f"unknown field(s): {', '.join(unknown)}")
-    url = body.get("url")
-    if not isinstance(url, str) or not url.strip():
-        raise InvalidRequestError("'url' is required: an Apple Podcasts episode link")
-    if len(url) > MAX_URL_LENGTH:
-        raise InvalidRequestError(f"'url' is longer than {MAX_URL_LENGTH} characters")
-    language = _optional_string(body, "language")
-    if language is not None and not (
-        language.isascii() and language.isalpha() and 2 <= len(language) <= _LANGUAGE_MAX
-    ):
-        raise InvalidRequestError("'language' must be a 2- or 3-letter language code like 'en'")
-    model = _optional_string(body, "model")
-    if model is not None and model not in WHISPER_MODELS:
-        raise InvalidRequestError(f"'model' must be one of: {', '.join(WHISPER_MODELS)}")
-    if model is not None and model not in settings.allowed_models:
-        served = ", ".join(settings.allowed_models) or "none (the deployment's default only)"
-        raise InvalidRequestError(
-            f"'model' {model!r} is not served here; models that may be asked for: {served}"
-        )
-    callback_url = _optional_string(body, "callback_url")
-    if callback_url is not None:
-        _check_callback_url(callback_url, settings)
-    episode = parse_episode_url(url.strip())
+    try:
+        fields = SubmitRequest.model_validate(body, context={"settings": settings})
+    except ValidationError as error:
+        raise request_error(error) from None
+    episode = parse_episode_url(fields.url)
     if max(episode.collection_id, episode.episode_id) > _MAX_APPLE_ID:
-        raise EpisodeLinkError(f"the ids in {url.strip()!r:.200} are too large to be Apple ids")
-    return SubmitRequest(
-        url=url.strip(),
+        raise EpisodeLinkError(f"the ids in {fields.url!r:.200} are too large to be Apple ids")
+    return Submission(
+        url=fields.url,
         episode=episode,
-        language=language.lower() if language else None,
-        model=model,
-        callback_url=callback_url,
+        language=fields.language,
+        model=fields.model,
+        callback_url=fields.callback_url,
     )
 
 
-def _optional_string(body: dict[str, Any], name: str) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise InvalidRequestError(f"'{name}' must be a non-empty string when given")
-    return value
+_NOT_AN_OBJECT = frozenset({"model_type", "model_attributes_type", "dict_type"})
+_FIELD_ORDER = tuple(SubmitRequest.model_fields)
 
 
-def _assume_public(host: str, port: int) -> list[str]:
-    """A resolver that answers without asking DNS (see :func:`_check_callback_url`)."""
-    return ["192.88.98.1"]  # a globally routable placeholder; the sender checks the real one
+def request_error(error: ValidationError) -> InvalidRequestError:
+    """The one translation of pydantic's complaints into our ``invalid_request`` messages.
 
+    The first problem is reported, in the order the checks were always made: the body's type,
+    unknown fields (all named), then each field in turn.
 
-def _check_callback_url(url: str, settings: Settings) -> None:
-    """The callback URL must be https and pass every check of the SSRF guard but DNS.
+    Args:
+        error: what ``SubmitRequest.model_validate`` raised.
 
-    Its host is looked up, and the answer checked, when the callback is sent; at submit time
-    only its form is judged (no lookup: submit makes no request on a caller's behalf).
+    Returns:
+        The error to raise, with the message the hand-written checks gave.
     """
-    if len(url) > MAX_URL_LENGTH:
-        raise InvalidRequestError(f"'callback_url' is longer than {MAX_URL_LENGTH} characters")
-    if not url.lower().startswith("https://"):
-        raise InvalidRequestError("'callback_url' must be an https:// URL")
-    decision = check_url(url, settings, resolver=_assume_public)
-    if not decision.allowed:
-        raise InvalidRequestError(f"'callback_url' is refused: {decision.reason}")
+    problems = error.errors(include_url=False)
+    if any(problem["type"] in _NOT_AN_OBJECT for problem in problems):
+        return InvalidRequestError('the body must be a JSON object like {"url": "..."}')
+    unknown = sorted(
+        str(problem["loc"][0]) for problem in problems if problem["type"] == "extra_forbidden"
+    )
+    if unknown:
+        return InvalidRequestError(f"unknown field(s): {', '.join(unknown)}")
+    first = min(problems, key=lambda problem: _position(problem["loc"]))
+    return InvalidRequestError(_field_message(first))
+
+
+def _position(loc: tuple[int | str, ...]) -> int:
+    name = loc[0] if loc else ""
+    return _FIELD_ORDER.index(name) if name in _FIELD_ORDER else len(_FIELD_ORDER)
+
+
+_FIELD_RULES = {
+    "language": "'language' must be a 2- or 3-letter language code like 'en'",
+    "model": f"'model' must be one of: {', '.join(WHISPER_MODELS)}",
+}
+
+
+def _field_message(problem: ErrorDetails) -> str:
+    name = str(problem["loc"][0]) if problem["loc"] else "body"
+    kind = problem["type"]
+    given = problem.get("input")
+    if kind == "podscribe_invalid":
+        return str(problem["msg"])
+    if kind == "string_too_long":
+        return f"'{name}' is longer than {MAX_URL_LENGTH} characters"
+    if name == "url":
+        return "'url' is required: an Apple Podcasts episode link"
+    if kind in {"string_type", "string_too_short"} or not isinstance(given, str) or not given:
+        return f"'{name}' must be a non-empty string when given"
+    return _FIELD_RULES.get(name, f"'{name}' is invalid: {problem['msg']}")
 
 
 def parse_transcript_query(args: dict[str, str]) -> TranscriptQuery:

@@ -3,7 +3,8 @@
 :class:`SafeFetcher` wraps an httpx client on :class:`~podscribe.egress.transport.PinnedTransport`
 (connections only to addresses the guard checked) with ``follow_redirects=False`` and runs its
 own redirect loop: each ``Location`` is checked as written, then re-resolved and re-checked by
-the transport, with a hop limit and loop detection.
+the transport, with a hop limit and loop detection. A test may inject another transport
+(``httpx.MockTransport``); the guard is then put in front of it, so every hop is still checked.
 
 Caps hold whatever a server does. Each fetch has one total deadline, from the first connect
 to the last byte, enforced on every socket operation (headers included) by the transport,
@@ -28,10 +29,16 @@ from urllib.parse import urljoin
 
 import httpx
 
-from podscribe.egress.content_coding import ACCEPT_ENCODING, BoundedDecoder, Coding, content_coding
+from podscribe.egress.content_coding import ACCEPT_ENCODING, BoundedDecoder, Coding
 from podscribe.egress.guard import Resolver, check_spelling
-from podscribe.egress.sniffing import describe_non_audio, detect_audio_format
-from podscribe.egress.transport import DEADLINE_EXTENSION, PinnedTransport
+from podscribe.egress.replies import (
+    check_audio_content_type,
+    check_declared_length,
+    raise_for_status,
+    reply_coding,
+)
+from podscribe.egress.sniffing import sniff_audio
+from podscribe.egress.transport import DEADLINE_EXTENSION, GuardedTransport, PinnedTransport
 from podscribe.errors import (
     DownloadRefusedError,
     FetchFailedError,
@@ -41,7 +48,6 @@ from podscribe.errors import (
     TooLargeError,
     TooManyRedirectsError,
     UpstreamStatusError,
-    UpstreamThrottledError,
 )
 from podscribe.settings import Settings
 
@@ -56,9 +62,6 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _WEBHOOK_RESPONSE_BYTES = 64 * 1024
 _SNIFF_BYTES = 16
 _USER_AGENT = "podscribe/0.1 (+https://github.com/podscribe)"
-# Content types that are never audio; anything else is decided by the first bytes.
-_NOT_AUDIO_TYPES = ("text/", "image/", "multipart/", "font/")
-_NOT_AUDIO_MARKERS = ("json", "xml", "html", "javascript", "pdf", "mpegurl", "zip")
 # Documents may come compressed; audio and webhook replies are taken only as sent (a coded
 # MP3 is already compressed, and a webhook reply is dropped unread beyond a few KiB).
 _DOCUMENT_CODINGS: frozenset[Coding] = frozenset({"gzip", "deflate"})
@@ -108,6 +111,10 @@ class SafeFetcher:
         settings: caps (bytes, time, redirects) and guard configuration.
         resolver: name resolution for the guard; default the system's.
         ssl_context: TLS configuration (tests pass one trusting a throwaway CA).
+        transport: what sends each hop's request instead of the pinned transport (an
+            ``httpx.MockTransport`` in tests). It is wrapped in a
+            :class:`~podscribe.egress.transport.GuardedTransport`, so the guard still checks
+            every hop's URL and resolved addresses before the request reaches it.
     """
 
     def __init__(
@@ -116,11 +123,17 @@ class SafeFetcher:
         *,
         resolver: Resolver | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._settings = settings
+        sender: httpx.BaseTransport = (
+            PinnedTransport(settings, resolver=resolver, ssl_context=ssl_context)
+            if transport is None
+            else GuardedTransport(transport, settings, resolver=resolver)
+        )
         # trust_env=False: proxy variables would mount transports that bypass the guard.
         self._client = httpx.Client(
-            transport=PinnedTransport(settings, resolver=resolver, ssl_context=ssl_context),
+            transport=sender,
             follow_redirects=False,
             trust_env=False,
             # Only codings we decode ourselves; httpx would add br if a Brotli package appeared.
@@ -170,9 +183,9 @@ class SafeFetcher:
         headers = {"Accept": accept} if accept else {}
         response, final_url = self._open(url, headers, deadline)
         with contextlib.closing(response):
-            _raise_for_status(response, final_url)
-            coding = _coding(response, _DOCUMENT_CODINGS, final_url)
-            _check_declared_length(response, cap, final_url)
+            raise_for_status(response, final_url)
+            coding = reply_coding(response, _DOCUMENT_CODINGS, final_url)
+            check_declared_length(response, cap, final_url)
             body = bytearray()
             for chunk in self._chunks(response, deadline, coding):
                 body += chunk
@@ -209,11 +222,11 @@ class SafeFetcher:
         response, final_url = self._open(url, headers, deadline)
         try:
             with contextlib.closing(response):
-                _raise_for_status(response, final_url)
+                raise_for_status(response, final_url)
                 content_type = response.headers.get("content-type", "")
-                _check_audio_content_type(content_type, final_url)
-                _check_declared_length(response, cap, final_url)
-                coding = _coding(response, _NO_CODINGS, final_url)
+                check_audio_content_type(content_type, final_url)
+                check_declared_length(response, cap, final_url)
+                coding = reply_coding(response, _NO_CODINGS, final_url)
                 size, audio_format = self._stream_to(
                     partial, response, deadline, cap, final_url, coding=coding
                 )
@@ -247,8 +260,8 @@ class SafeFetcher:
         }
         response = self._send(url, sent, deadline, method="POST", content=body)
         with contextlib.closing(response):
-            _raise_for_status(response, url)  # 429 and 5xx are transient: worth another try
-            coding = _coding(response, _NO_CODINGS, url)
+            raise_for_status(response, url)  # 429 and 5xx are transient: worth another try
+            coding = reply_coding(response, _NO_CODINGS, url)
             received = 0
             for chunk in self._chunks(response, deadline, coding):
                 received += len(chunk)
@@ -377,44 +390,8 @@ def _join(base: str, location: str) -> str:
         raise DownloadRefusedError(f"unusable redirect Location {location!r}: {error}") from None
 
 
-def _raise_for_status(response: httpx.Response, url: str) -> None:
-    status = response.status_code
-    if 200 <= status < 300:
-        return
-    if status == 429:
-        raise UpstreamThrottledError(
-            f"{url}: 429 Too Many Requests", retry_after=_retry_after(response)
-        )
-    if status >= 500:
-        raise FetchFailedError(f"{url}: server error {status}")
-    raise UpstreamStatusError(f"{url}: HTTP {status}", status)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    return float(value) if value.isdigit() else None
-
-
-def _coding(response: httpx.Response, allowed: frozenset[Coding], url: str) -> Coding:
-    return content_coding(response.headers.get_list("content-encoding"), allowed=allowed, url=url)
-
-
-def _check_declared_length(response: httpx.Response, cap: int, url: str) -> None:
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
-        raise TooLargeError(f"{url}: declares {declared} bytes, more than {cap}")
-
-
-def _check_audio_content_type(content_type: str, url: str) -> None:
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type.startswith(_NOT_AUDIO_TYPES) or any(
-        marker in media_type for marker in _NOT_AUDIO_MARKERS
-    ):
-        raise NotAudioError(f"{url}: served as {media_type!r}, not audio")
-
-
 def _sniff(head: bytes, url: str) -> str:
-    audio_format = detect_audio_format(head)
-    if audio_format is None or describe_non_audio(head).startswith("the server sent"):
-        raise NotAudioError(f"{url}: {describe_non_audio(head)}")
-    return audio_format
+    verdict = sniff_audio(head)
+    if not verdict.is_audio or verdict.audio_format is None:
+        raise NotAudioError(f"{url}: {verdict.detail}")
+    return verdict.audio_format

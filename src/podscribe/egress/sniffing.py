@@ -2,11 +2,16 @@
 
 A download's Content-Type is a claim; the first bytes are evidence. A login page, an error
 JSON or a feed served where audio should be is refused before it reaches the decoder.
+:func:`sniff_audio` says so as a :class:`SniffVerdict` with a reason code, so callers branch
+on the code, never on the wording of a message.
 """
 
 from __future__ import annotations
 
-__all__ = ["describe_non_audio", "detect_audio_format"]
+import enum
+from dataclasses import dataclass
+
+__all__ = ["SniffReason", "SniffVerdict", "detect_audio_format", "sniff_audio"]
 
 
 # (offset, magic, format): containers podcasts ship in, matched on the first bytes.
@@ -45,17 +50,80 @@ def detect_audio_format(head: bytes) -> str | None:
     return None
 
 
-def describe_non_audio(head: bytes) -> str:
-    """Say what a body that is not audio looks like, for the error message."""
+class SniffReason(enum.Enum):
+    """What the first bytes of a body are, as far as a download cares."""
+
+    AUDIO = "audio"
+    HTML = "html"
+    MARKUP = "markup"
+    JSON = "json"
+    PDF = "pdf"
+    EMPTY = "empty"
+    UNKNOWN = "unknown"
+
+
+_DESCRIPTIONS = {
+    SniffReason.HTML: "the server sent an HTML page, not audio",
+    SniffReason.MARKUP: "the server sent an XML/HTML document, not audio",
+    SniffReason.JSON: "the server sent JSON, not audio",
+    SniffReason.PDF: "the server sent a PDF, not audio",
+    SniffReason.EMPTY: "the server sent an empty body, not audio",
+}
+
+
+@dataclass(frozen=True)
+class SniffVerdict:
+    """Whether a body is audio, judged from its first bytes.
+
+    Attributes:
+        reason: what the bytes are; only :attr:`SniffReason.AUDIO` is trusted as audio.
+        audio_format: the container (see :func:`detect_audio_format`) when it is audio.
+        detail: a sentence for the error message when it is not.
+    """
+
+    reason: SniffReason
+    audio_format: str | None = None
+    detail: str = ""
+
+    @property
+    def is_audio(self) -> bool:
+        """Whether the body may be handed to the decoder."""
+        return self.reason is SniffReason.AUDIO
+
+
+def sniff_audio(head: bytes) -> SniffVerdict:
+    """Judge a body by its first bytes: a known audio container, or what it is instead.
+
+    A body that opens like a document (HTML, XML, JSON, PDF) or is empty is never audio,
+    even when a magic number happens to match further in (``<!--ftyp`` is no MP4).
+
+    Args:
+        head: at least the first 12 bytes (fewer only for tiny files).
+
+    Returns:
+        The verdict; its ``reason`` is ``AUDIO`` only with an ``audio_format``.
+    """
+    document = _document_kind(head)
+    if document is not None:
+        return SniffVerdict(document, detail=_DESCRIPTIONS[document])
+    audio_format = detect_audio_format(head)
+    if audio_format is not None:
+        return SniffVerdict(SniffReason.AUDIO, audio_format=audio_format)
+    detail = f"unrecognised audio format (first bytes {head[:8].hex()})"
+    return SniffVerdict(SniffReason.UNKNOWN, detail=detail)
+
+
+def _document_kind(head: bytes) -> SniffReason | None:
+    """The kind of document ``head`` opens, if it opens one (or is empty)."""
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if text.startswith((b"<!doctype html", b"<html", b"<head", b"<body")):
-        return "the server sent an HTML page, not audio"
+        return SniffReason.HTML
     if text.startswith(b"<"):
-        return "the server sent an XML/HTML document, not audio"
+        return SniffReason.MARKUP
     if text.startswith((b"{", b"[")):
-        return "the server sent JSON, not audio"
+        return SniffReason.JSON
     if text.startswith(b"%pdf"):
-        return "the server sent a PDF, not audio"
+        return SniffReason.PDF
     if not head:
-        return "the server sent an empty body, not audio"
-    return f"unrecognised audio format (first bytes {head[:8].hex()})"
+        return SniffReason.EMPTY
+    return None

@@ -36,7 +36,7 @@ from podscribe.errors import (
 )
 from podscribe.settings import Settings
 
-__all__ = ["DEADLINE_EXTENSION", "MAX_HEAD_BYTES", "PinnedTransport"]
+__all__ = ["DEADLINE_EXTENSION", "MAX_HEAD_BYTES", "GuardedTransport", "PinnedTransport"]
 
 #: The request extension holding the fetch's total deadline (``time.monotonic()`` seconds).
 DEADLINE_EXTENSION = "podscribe.deadline"
@@ -233,6 +233,42 @@ class PinnedTransport(httpx.BaseTransport):
             stream=_PinnedStream(response, connection),
             extensions=response.extensions,
         )
+
+
+class GuardedTransport(httpx.BaseTransport):
+    """Any transport, behind the SSRF guard: a request the guard refuses never reaches it.
+
+    What :class:`SafeFetcher` puts in front of an injected transport (an ``httpx.MockTransport``
+    in tests), so that injection cannot skip the check that :class:`PinnedTransport` makes.
+    Only the pinned transport also connects to the checked address; this one cannot, since the
+    inner transport does its own connecting.
+
+    Args:
+        inner: what sends the request once the guard allowed it.
+        settings: guard configuration (ports, the local escape hatch).
+        resolver: name resolution for the guard; default the system's.
+    """
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport,
+        settings: Settings,
+        *,
+        resolver: Resolver | None = None,
+    ) -> None:
+        self._inner = inner
+        self._settings = settings
+        self._resolver = resolver
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = str(request.url)
+        decision = check_url(url, self._settings, resolver=self._resolver)
+        if not decision.allowed:
+            raise DownloadRefusedError(f"refused to fetch {url}: {decision.reason}")
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 @contextlib.contextmanager

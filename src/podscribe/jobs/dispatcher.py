@@ -1,11 +1,12 @@
 """Dispatch: one wake-up message in, at most one launch out.
 
-    message -> decode -> peek (not queued: nothing to do) -> capacity? -> claim
+    message -> decode -> lock the row (not queued: nothing to do) -> capacity? -> claim
             -> launch -> record the launcher's ref
 
-The claim is the conditional ``queued -> dispatched`` update of :mod:`podscribe.jobs.store`: of five
-deliveries of the same message (or five messages for the same job) exactly one wins; the
-others find the job dispatched and acknowledge. The launch happens outside any transaction
+The claim is the conditional ``queued -> dispatched`` update of
+:mod:`podscribe.jobs.claims`, on the row locked once per message: of five deliveries
+of the same message (or five messages for the same job) exactly one wins; the others find
+the job dispatched and acknowledge. The launch happens outside any transaction
 (a GPU request may take seconds; no row lock is held that long).
 
 A launch that fails puts the job back to ``queued`` and raises, so the function answers an
@@ -34,7 +35,7 @@ from podscribe.errors import (
     PodscribeError,
 )
 from podscribe.jobs.launchers import Launcher
-from podscribe.jobs.store import JobStatus
+from podscribe.jobs.model import JobStatus
 from podscribe.jobs.webhooks import notify_finished
 from podscribe.messaging import JobMessage
 from podscribe.settings import Settings
@@ -92,16 +93,9 @@ def dispatch_message(
         DatabaseUnavailableError: the database could not be reached.
     """
     job_id = message.job_id
-    with transaction(engine) as conn:
-        try:
-            current = jobs.get_job(conn, job_id)
-        except JobNotFoundError:
-            log.warning("wake-up for an unknown job; acknowledging", extra={"job_id": job_id})
-            return DispatchOutcome(job_id, DispatchAction.SKIPPED, reason="unknown job")
-    if current.status is not JobStatus.QUEUED:
-        return DispatchOutcome(
-            job_id, DispatchAction.SKIPPED, current.attempts, current.launcher_ref, current.status
-        )
+    # The capacity check, the claim and the launch happen under the launcher's lock, and the
+    # claim's transaction inside it (never the other way round: two dispatches would each
+    # hold what the other waits for). The row is read once, locked, for the claim.
     with launcher.exclusive():
         claimed = _claim_if_capacity(engine, settings, launcher, job_id)
         if isinstance(claimed, DispatchOutcome):
@@ -116,7 +110,7 @@ def dispatch_message(
 
     with transaction(engine) as conn:
         try:
-            jobs.record_launch(conn, job_id, launcher=launcher.name, launcher_ref=result.ref)
+            jobs.record_launch(conn, claimed.id, launcher=launcher.name, launcher_ref=result.ref)
         except JobStateConflictError:
             # The job already finished (a fast local run) or was swept: nothing to record.
             log.info("the job moved on before its launch was recorded", extra={"job_id": job_id})
@@ -141,24 +135,36 @@ def _claim_if_capacity(
     """The claimed job, or the outcome when there is nothing to launch.
 
     Called under ``launcher.exclusive()``: the capacity seen here is still there at launch.
+    A job that is not queued is skipped before capacity is asked about, so a duplicate
+    delivery is acknowledged even when every slot is taken.
 
     Raises:
         CapacityError: no free slot (nothing claimed, no attempt spent).
     """
-    if not launcher.has_capacity():
-        raise CapacityError(f"the {launcher.name} launcher has no free slot; retry later")
     with transaction(engine) as conn:
-        claimed = jobs.claim_for_dispatch(
+        try:
+            current = jobs.lock_job(conn, job_id)
+        except JobNotFoundError:
+            log.warning("wake-up for an unknown job; acknowledging", extra={"job_id": job_id})
+            return DispatchOutcome(job_id, DispatchAction.SKIPPED, reason="unknown job")
+        if current.status is not JobStatus.QUEUED:
+            return _not_claimed(job_id, DispatchAction.SKIPPED, current)
+        if not launcher.has_capacity():
+            raise CapacityError(f"the {launcher.name} launcher has no free slot; retry later")
+        claim = jobs.claim(
             conn,
-            job_id,
+            current,
             lease_seconds=settings.dispatch_lease_seconds,
             max_attempts=settings.max_attempts,
         )
-        if claimed is not None:
-            return claimed
-        after = jobs.get_job(conn, job_id)
-    action = DispatchAction.FAILED if after.status is JobStatus.FAILED else DispatchAction.SKIPPED
-    return DispatchOutcome(job_id, action, after.attempts, after.launcher_ref, after.status)
+    if claim.claimed:
+        return claim.job
+    # Queued, not claimed: the claim found its attempts used up and failed it.
+    return _not_claimed(job_id, DispatchAction.FAILED, claim.job)
+
+
+def _not_claimed(job_id: str, action: DispatchAction, job: jobs.Job) -> DispatchOutcome:
+    return DispatchOutcome(job_id, action, job.attempts, job.launcher_ref, job.status)
 
 
 def _launch_failed(engine: Engine, settings: Settings, claimed: jobs.Job, error: Exception) -> None:
@@ -186,7 +192,9 @@ def _launch_failed(engine: Engine, settings: Settings, claimed: jobs.Job, error:
                 )
             else:
                 # The history keeps the code; the error's text is in the log line above.
-                jobs.release_to_queue(conn, claimed.id, reason=f"launch failed ({code})")
+                jobs.requeue(
+                    conn, claimed.id, JobStatus.DISPATCHED, reason=f"launch failed ({code})"
+                )
         except JobStateConflictError:
             log.warning("the job moved during a failed launch", extra={"job_id": claimed.id})
             return

@@ -6,7 +6,7 @@ Three steps, each safe to run twice or concurrently:
    FAILED or CANCELLED (a crashed container, a cancelled CustomJob) fails with the launcher's
    reason, code ``worker_failed``. One refused for capacity after creation (Vertex's "resources
    are insufficient" on a created job) goes back to the queue while it has attempts left.
-2. :func:`podscribe.jobs.store.sweep`: expired leases back to the queue (or failed past the attempt
+2. :func:`podscribe.jobs.claims.sweep`: expired leases back to the queue (or failed past the attempt
    limit), and queued jobs whose wake-up was lost.
 3. Publish a wake-up for every job that is queued again, so dispatch launches it.
 
@@ -19,14 +19,13 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from podscribe import jobs
 from podscribe.db import transaction
 from podscribe.errors import JobStateConflictError, LaunchError, PublishError, WorkerFailedError
 from podscribe.jobs.launchers import Launcher
-from podscribe.jobs.store import Job, JobStatus
+from podscribe.jobs.model import Job, JobStatus
 from podscribe.jobs.webhooks import notify_finished
 from podscribe.messaging import JobMessage, JobPublisher
 from podscribe.settings import Settings
@@ -60,15 +59,7 @@ class SweepOutcome:
 
 def _launched_jobs(engine: Engine, launcher_name: str) -> list[Job]:
     with transaction(engine) as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT * FROM jobs WHERE status IN ('dispatched', 'running')"
-                " AND launcher = :launcher AND launcher_ref IS NOT NULL"
-                " ORDER BY dispatched_at LIMIT :limit"
-            ),
-            {"launcher": launcher_name, "limit": _RECONCILE_BATCH},
-        ).mappings()
-        return [Job.from_row(row) for row in rows]
+        return jobs.launched_jobs(conn, launcher=launcher_name, limit=_RECONCILE_BATCH)
 
 
 def reconcile(
@@ -100,7 +91,7 @@ def reconcile(
             try:
                 if capacity:
                     # The launcher's reason is logged below; the history keeps the outcome.
-                    jobs.release_to_queue(conn, job.id, reason="no capacity")
+                    jobs.requeue(conn, job.id, JobStatus.DISPATCHED, reason="no capacity")
                     requeued.append(job.id)
                 else:
                     jobs.fail(

@@ -22,19 +22,21 @@ import hmac
 import json
 import logging
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from podscribe.api.documents import transcript_links
+from podscribe.api.models import WebhookError, WebhookEvent
 from podscribe.db import transaction
 from podscribe.egress.fetcher import SafeFetcher
 from podscribe.errors import PodscribeError, WebhookSecretUnavailableError
-from podscribe.jobs.store import Job, JobStatus, callback_urls, get_job
+from podscribe.jobs import Job, JobStatus, callback_urls, get_job
 from podscribe.log import url_host
+from podscribe.retry import retrying
 from podscribe.settings import Settings
-from podscribe.storage import TRANSCRIPT_FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -51,22 +53,24 @@ class Delivery:
     error: str | None
 
 
-def webhook_payload(job: Job, settings: Settings) -> dict[str, Any]:
-    """The JSON body sent when ``job`` ended."""
-    payload: dict[str, Any] = {
-        "type": f"transcription.{job.status.value}",
-        "id": job.id,
-        "status": job.status.value,
-        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
-    }
-    if job.status is JobStatus.FAILED:
+def webhook_event(job: Job, settings: Settings) -> WebhookEvent:
+    """The event sent when ``job`` ended (:class:`~podscribe.api.models.WebhookEvent`)."""
+    failed = job.status is JobStatus.FAILED
+    base = (settings.public_base_url or "").rstrip("/")
+    return WebhookEvent(
+        type=f"transcription.{job.status.value}",
+        id=uuid.UUID(str(job.id)),
+        status=job.status,
+        finished_at=job.finished_at,
         # The row's message is the code's public one (see jobs.fail): no internal detail.
-        payload["error"] = {"code": job.error_code, "message": job.error_message}
-    else:
-        path = f"/v1/transcriptions/{job.id}/transcript"
-        base = (settings.public_base_url or "").rstrip("/")
-        payload["transcripts"] = {fmt: f"{base}{path}?format={fmt}" for fmt in TRANSCRIPT_FORMATS}
-    return payload
+        error=WebhookError(code=job.error_code, message=job.error_message) if failed else None,
+        transcripts=(None if failed else transcript_links(job.id, base)),
+    )
+
+
+def webhook_payload(job: Job, settings: Settings) -> dict[str, Any]:
+    """The JSON body sent when ``job`` ended, as JSON-ready data."""
+    return webhook_event(job, settings).render()
 
 
 def sign(body: bytes, secret: str, timestamp: int) -> str:
@@ -116,16 +120,9 @@ def notify(
 def _deliver(
     fetcher: SafeFetcher, url: str, body: bytes, secret: str | None, settings: Settings
 ) -> Delivery:
-    retrying = Retrying(
-        stop=stop_after_attempt(settings.webhook_attempts),
-        wait=wait_exponential(multiplier=0.5, max=10),
-        retry=retry_if_exception(
-            lambda error: isinstance(error, PodscribeError) and error.transient
-        ),
-        reraise=True,
-    )
+    attempts = retrying(attempts=settings.webhook_attempts, initial_seconds=0.5, max_seconds=10)
     try:
-        status = retrying(
+        status = attempts(
             fetcher.post_json,
             url,
             body,

@@ -1,4 +1,4 @@
-"""Podcast RSS feeds: parsed safely and within bounds, and searched for one episode.
+"""Podcast RSS and Atom feeds, parsed safely and within bounds.
 
 A feed is untrusted input. It is size-capped, decoded once (:mod:`podscribe.podcasts.feed_text`: the
 checks below run on the decoded text, so UTF-16, UTF-32 and EBCDIC feeds get them too) and
@@ -12,10 +12,7 @@ malformed (undefined HTML entities, stray ``&``, undeclared prefixes) are common
 feedparser's tolerant parser, which is ~15x slower, so only when the text holds no DOCTYPE,
 ENTITY, ELEMENT or ATTLIST declaration at all and lists at most ``MAX_TOLERANT_ITEMS`` items.
 
-:func:`find_entry` matches an episode by GUID first, then by enclosure URL, then by normalised
-title and publication date. When several items share the deciding key, the other keys given
-narrow them; items that are one episode listed twice count once. Candidates that still differ
-are an :class:`~podscribe.errors.AmbiguousEpisodeError`, never a guess.
+Finding one episode in the parsed feed is :mod:`podscribe.podcasts.feed_search`.
 """
 
 from __future__ import annotations
@@ -23,14 +20,12 @@ from __future__ import annotations
 import calendar
 import math
 import re
-import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from io import BytesIO
 from typing import Any
-from urllib.parse import urlsplit
 from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml
@@ -38,8 +33,6 @@ import defusedxml.ElementTree
 import feedparser
 
 from podscribe.errors import (
-    AmbiguousEpisodeError,
-    EpisodeNotFoundError,
     TooLargeError,
     UnsafeDocumentError,
 )
@@ -50,8 +43,6 @@ __all__ = [
     "MAX_TOLERANT_ITEMS",
     "Feed",
     "FeedEntry",
-    "find_entry",
-    "normalise_title",
     "parse_feed",
 ]
 
@@ -64,8 +55,6 @@ _CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));?")
 _ITEM_TAG = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s/>]")
 # An offset of 24 hours or more is no time zone: the timestamp cannot be trusted at all.
 _OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})\s*$")
-# Apple's page and the feed may disagree on the day across time zones.
-_DATE_TOLERANCE = timedelta(hours=36)
 _ATOM = "http://www.w3.org/2005/Atom"
 _TITLE_NAMESPACES = frozenset(
     {"", _ATOM, "http://purl.org/atom/ns#", "http://purl.org/rss/1.0/",
@@ -334,113 +323,3 @@ def _duration(value: Any) -> float | None:
     for part in parts:
         seconds = seconds * 60 + part
     return seconds if seconds <= _MAX_DURATION_SECONDS else None
-
-
-def normalise_title(title: str) -> str:
-    """A title reduced to what survives re-publishing: case, punctuation, spacing, forms."""
-    folded = unicodedata.normalize("NFKC", title).casefold()
-    kept = "".join(ch if ch.isalnum() else " " for ch in folded)
-    return " ".join(kept.split())
-
-
-def normalise_audio_url(url: str) -> str:
-    """An enclosure URL without scheme, query or fragment, host lower-cased."""
-    parts = urlsplit(url.strip())
-    return f"{parts.netloc.lower()}{parts.path}"
-
-
-def find_entry(
-    feed: Feed,
-    *,
-    guid: str | None = None,
-    audio_url: str | None = None,
-    title: str | None = None,
-    published_at: datetime | None = None,
-) -> FeedEntry:
-    """Find one episode in a feed.
-
-    The first key (in the order below) that any item carries decides the candidates; when it
-    names several, each other key given narrows them (a key that none of them carries is
-    skipped: a stale page must not empty the set). Candidates that are one episode listed
-    twice (same GUID, title, date and enclosure) count once.
-
-    Args:
-        feed: the parsed feed.
-        guid: the episode GUID (Apple's ``episodeGuid``), tried first.
-        audio_url: the audio URL Apple knows, tried second (the exact URL preferred over
-            one that differs only in its query).
-        title: the episode title, tried last, and only together with ``published_at``.
-        published_at: the publication time (within a day and a half either way).
-
-    Returns:
-        The one matching entry.
-
-    Raises:
-        AmbiguousEpisodeError: several different episodes fit every key given.
-        EpisodeNotFoundError: nothing matches.
-    """
-    keys = _keys(guid, audio_url, title, published_at)
-    if not keys:
-        raise EpisodeNotFoundError("nothing to match the feed's episodes against")
-    for position, (label, matches) in enumerate(keys):
-        found = matches(list(feed.entries))
-        if not found:
-            continue
-        for _, narrower in keys[position + 1 :]:
-            found = narrower(found) or found
-        distinct = {_identity(entry) for entry in found}
-        if len(distinct) == 1:
-            return found[0]
-        raise AmbiguousEpisodeError(
-            f"{len(distinct)} different episodes of {feed.title!r} share that {label} "
-            "and nothing else given tells them apart; refusing to guess"
-        )
-    raise EpisodeNotFoundError(f"episode not found in the feed of {feed.title!r}")
-
-
-_Narrow = Callable[[list[FeedEntry]], list[FeedEntry]]
-
-
-def _keys(
-    guid: str | None, audio_url: str | None, title: str | None, published_at: datetime | None
-) -> list[tuple[str, _Narrow]]:
-    """The matchers for the keys given, strongest first."""
-    keys: list[tuple[str, _Narrow]] = []
-    if guid and guid.strip():
-        wanted_guid = guid.strip()
-        keys.append(("GUID", lambda entries: [e for e in entries if e.guid == wanted_guid]))
-    if audio_url and audio_url.strip():
-        exact, loose = _exact_audio_url(audio_url), normalise_audio_url(audio_url)
-
-        def by_url(entries: list[FeedEntry]) -> list[FeedEntry]:
-            near = [e for e in entries if e.audio_url and normalise_audio_url(e.audio_url) == loose]
-            same = [e for e in near if _exact_audio_url(e.audio_url or "") == exact]
-            return same or near
-
-        keys.append(("enclosure URL", by_url))
-    if title and published_at:
-        wanted_title, when = normalise_title(title), published_at
-
-        def by_title_and_date(entries: list[FeedEntry]) -> list[FeedEntry]:
-            return [
-                e
-                for e in entries
-                if e.published_at is not None
-                and abs(e.published_at - when) <= _DATE_TOLERANCE
-                and normalise_title(e.title) == wanted_title
-            ]
-
-        keys.append(("title and date", by_title_and_date))
-    return keys
-
-
-def _identity(entry: FeedEntry) -> tuple[object, ...]:
-    """What makes two items the same episode (a feed listing one twice)."""
-    audio = _exact_audio_url(entry.audio_url) if entry.audio_url else None
-    return (entry.guid, normalise_title(entry.title), entry.published_at, audio)
-
-
-def _exact_audio_url(url: str) -> str:
-    parts = urlsplit(url.strip())
-    query = f"?{parts.query}" if parts.query else ""
-    return f"{parts.netloc.lower()}{parts.path}{query}"

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
+
+from cachetools import TLRUCache
 
 from podscribe.errors import EpisodeNotFoundError
 from podscribe.podcasts.page import iso_datetime, text_or_none
@@ -159,33 +161,49 @@ def _episode(item: dict[str, Any]) -> LookupEpisode | None:
     )
 
 
-class LookupCache:
-    """A small TTL cache with a fixed number of entries (least recently used go first)."""
+@dataclass(frozen=True)
+class _Cached:
+    """An answer and how long it may be reused (the settings in force when it was stored)."""
 
-    def __init__(self, max_entries: int) -> None:
-        self._entries: OrderedDict[str, tuple[float, LookupAnswer]] = OrderedDict()
-        self._max_entries = max_entries
+    answer: LookupAnswer
+    ttl_seconds: float
+
+
+def _expiry(_key: str, cached: _Cached, now: float) -> float:
+    return now + cached.ttl_seconds
+
+
+class LookupCache:
+    """Lookup answers by URL, bounded, each for the lifetime it was stored with.
+
+    A ``cachetools.TLRUCache`` (least recently used go first once the expired are gone) behind
+    a lock, since cachetools caches are not thread-safe. It is the time-aware variant of
+    ``TTLCache`` because the lifetime is ``lookup_cache_seconds`` of the settings that stored an
+    answer, not one fixed for the process.
+
+    Args:
+        max_entries: most answers held.
+        timer: monotonic seconds (injectable, so tests can step past a lifetime).
+    """
+
+    def __init__(self, max_entries: int, *, timer: Callable[[], float] = time.monotonic) -> None:
+        self._entries: TLRUCache[str, _Cached] = TLRUCache(
+            maxsize=max_entries, ttu=_expiry, timer=timer
+        )
         self._lock = threading.Lock()
 
     def get(self, key: str) -> LookupAnswer | None:
         """The answer cached under ``key``, unless it expired."""
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is None or entry[0] <= time.monotonic():
-                self._entries.pop(key, None)
-                return None
-            self._entries.move_to_end(key)
-            return entry[1]
+            cached = self._entries.get(key)
+        return cached.answer if cached is not None else None
 
     def put(self, key: str, value: LookupAnswer, ttl_seconds: float) -> None:
         """Keep ``value`` for ``ttl_seconds`` (nothing when that is not positive)."""
         if ttl_seconds <= 0:
             return
         with self._lock:
-            self._entries[key] = (time.monotonic() + ttl_seconds, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
+            self._entries[key] = _Cached(value, ttl_seconds)
 
     def clear(self) -> None:
         """Forget everything."""
@@ -193,4 +211,6 @@ class LookupCache:
             self._entries.clear()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        with self._lock:
+            self._entries.expire()
+            return len(self._entries)

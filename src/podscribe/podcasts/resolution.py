@@ -15,17 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_exponential
-
 from podscribe.egress.fetcher import FetchedDocument, SafeFetcher
-from podscribe.errors import (
-    EpisodeNotFoundError,
-    PodscribeError,
-    UpstreamStatusError,
-    UpstreamThrottledError,
-)
-from podscribe.podcasts.feed import find_entry, parse_feed
+from podscribe.errors import EpisodeNotFoundError, UpstreamStatusError
+from podscribe.podcasts.feed import parse_feed
+from podscribe.podcasts.feed_search import find_entry
 from podscribe.podcasts.links import EpisodeRef
 from podscribe.podcasts.lookup import (
     LookupAnswer,
@@ -35,6 +28,7 @@ from podscribe.podcasts.lookup import (
     parse_lookup,
 )
 from podscribe.podcasts.page import EpisodePage, parse_episode_page
+from podscribe.retry import retrying
 from podscribe.settings import Settings
 
 __all__ = [
@@ -232,29 +226,8 @@ def _lookup(ref: EpisodeRef, settings: Settings, fetcher: SafeFetcher) -> Lookup
 
 def _fetch(fetcher: SafeFetcher, url: str, accept: str) -> FetchedDocument:
     """A document, retrying transient failures (429, 5xx, timeouts) with capped backoff."""
-    retrying = Retrying(
-        stop=stop_after_attempt(_ATTEMPTS),
-        wait=_backoff,
-        retry=retry_if_exception(
-            lambda error: isinstance(error, PodscribeError) and error.transient
-        ),
-        reraise=True,
-    )
-    return retrying(fetcher.get_document, url, accept=accept)
-
-
-def _is_transient(error: BaseException) -> bool:
-    return isinstance(error, PodscribeError) and error.transient
-
-
-_EXPONENTIAL = wait_exponential(multiplier=0.5, max=_MAX_WAIT_SECONDS)
-
-
-def _backoff(state: RetryCallState) -> float:
-    error = state.outcome.exception() if state.outcome else None
-    if isinstance(error, UpstreamThrottledError) and error.retry_after is not None:
-        return min(error.retry_after, _MAX_WAIT_SECONDS)
-    return float(_EXPONENTIAL(state))
+    attempt = retrying(attempts=_ATTEMPTS, initial_seconds=0.5, max_seconds=_MAX_WAIT_SECONDS)
+    return attempt(fetcher.get_document, url, accept=accept)
 
 
 _CACHE = LookupCache(_CACHE_ENTRIES)

@@ -3,7 +3,8 @@
 Nothing is imported here: faster-whisper and PyAV are heavy, and the submit and dispatch
 functions read formats and checkpoints without them. Import the module you need:
 
-- :mod:`podscribe.transcription.engine`: the faster-whisper model and the windowed run.
+- :mod:`podscribe.transcription.model`: which model runs where (``EngineConfig``), loading it.
+- :mod:`podscribe.transcription.engine`: the windowed run over an episode (``Transcriber``).
 - :mod:`podscribe.transcription.decoder`: batched decoding until all speech is covered.
 - :mod:`podscribe.transcription.windows`: where an episode is cut into windows and chunks.
 - :mod:`podscribe.transcription.audio`: decoding to 16 kHz mono, stopping at the limit.

@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from podscribe.jobs.store import Job
+from podscribe.jobs.model import Job
 from podscribe.settings import Settings
 
 

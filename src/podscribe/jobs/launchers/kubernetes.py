@@ -21,7 +21,7 @@ import yaml
 
 from podscribe.errors import LaunchError, SettingsError
 from podscribe.jobs.launchers import LauncherState, LauncherStatus, LaunchResult
-from podscribe.jobs.store import Job
+from podscribe.jobs.model import Job
 from podscribe.settings import Settings, env_name
 
 log = logging.getLogger(__name__)

@@ -28,9 +28,11 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
+import psutil
+
 from podscribe.errors import CapacityError, LaunchError
 from podscribe.jobs.launchers import LauncherState, LauncherStatus, LaunchResult
-from podscribe.jobs.store import Job
+from podscribe.jobs.model import Job
 from podscribe.settings import Settings, env_name
 
 log = logging.getLogger(__name__)
@@ -38,13 +40,12 @@ log = logging.getLogger(__name__)
 _LOG_TAIL_BYTES = 2000
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+def job_process_alive(pid: int) -> bool:
+    """Whether ``pid`` is a job process (``python -m vertex_job``, or its shell) that still runs.
+
+    A finished child of ours is reaped; a PID reused by an unrelated process (after a reboot)
+    is not our job, even one whose arguments merely mention ``vertex_job``.
+    """
     try:  # a finished child of ours is a zombie until reaped
         reaped, _ = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
@@ -52,12 +53,14 @@ def _alive(pid: int) -> bool:
     if reaped:
         return False
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True  # no /proc (macOS): kill(0) already said it exists
-    # A PID reused by an unrelated process after a reboot is not our job.
-    return stat.rsplit(")", 1)[1].split()[0] != "Z" and b"vertex_job" in command
+        process = psutil.Process(pid)
+        running = process.status() != psutil.STATUS_ZOMBIE
+        command = f" {' '.join(process.cmdline())} "
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True  # it exists; whose it is, we may not ask
+    return bool(running) and " -m vertex_job " in command
 
 
 class LocalProcessLauncher:
@@ -106,7 +109,7 @@ class LocalProcessLauncher:
                 pid = int(pid_file.read_text(encoding="utf-8").strip())
             except (OSError, ValueError):
                 continue
-            if _alive(pid):
+            if job_process_alive(pid):
                 live[pid_file.stem] = pid
         return live
 
@@ -187,7 +190,7 @@ class LocalProcessLauncher:
             pid = int(pid_file.read_text(encoding="utf-8").strip())
         except (OSError, ValueError):
             return LauncherState(LauncherStatus.UNKNOWN, f"no launch {ref}")
-        if _alive(pid):
+        if job_process_alive(pid):
             return LauncherState(LauncherStatus.RUNNING)
         return LauncherState(
             LauncherStatus.FAILED,

@@ -30,7 +30,7 @@ from google.cloud import aiplatform_v1
 
 from podscribe.errors import CapacityError, LaunchError, SettingsError
 from podscribe.jobs.launchers import LauncherState, LauncherStatus, LaunchResult
-from podscribe.jobs.store import Job
+from podscribe.jobs.model import Job
 from podscribe.settings import Settings, env_name
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The running job's heartbeat: renews the lease and writes progress, from a thread.
+"""The running job's lease, kept by a heartbeat thread that also writes progress.
 
 Some steps block for minutes (a large download, decoding hours of audio, loading a large
 model onto a GPU) while the lease is only a few minutes long, so the lease is renewed by a

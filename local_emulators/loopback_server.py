@@ -1,6 +1,7 @@
-"""Small threaded HTTP(S) servers on 127.0.0.1 for tests and the local demo.
+"""Small threaded HTTP(S) servers on 127.0.0.1 for the local demo, the tests and benchmarks.
 
-A :class:`FixtureServer` binds an ephemeral port on loopback (never anything else) and
+A :class:`FixtureServer` binds a port on loopback (never anything else; an ephemeral one
+unless told which) and
 answers routes registered by path: fixed :class:`Reply` objects, callables that build one
 from the :class:`RecordedRequest`, redirects, and replies that trickle or stall to exercise
 idle and total timeouts. Every request is recorded, so tests can assert what was (and was
@@ -23,6 +24,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socket import socket
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+__all__ = ["LOOPBACK", "FixtureServer", "RecordedRequest", "Reply", "Route", "serving"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -88,7 +91,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.command, parts.path, parse_qs(parts.query), dict(self.headers.items()), body
         )
         owner = self.server.owner
-        owner.requests.append(request)
+        if owner.record_requests:
+            owner.requests.append(request)
         route = owner.routes.get(parts.path)
         reply = Reply(status=404, body=b"not found", content_type="text/plain")
         if route is not None:
@@ -124,10 +128,12 @@ class _Server(ThreadingHTTPServer):
     # Handlers that trickle must not hold up shutdown.
     block_on_close = False
 
-    def __init__(self, owner: FixtureServer, host: str, ssl_context: ssl.SSLContext | None):
+    def __init__(
+        self, owner: FixtureServer, host: str, port: int, ssl_context: ssl.SSLContext | None
+    ) -> None:
         self.owner = owner
         self.ssl_context = ssl_context
-        super().__init__((host, 0), _Handler)
+        super().__init__((host, port), _Handler)
 
     def get_request(self) -> tuple[socket, Any]:
         connection, address = super().get_request()
@@ -144,23 +150,37 @@ class _Server(ThreadingHTTPServer):
 
 
 class FixtureServer:
-    """A loopback HTTP(S) server with routes, for tests and the local demo.
+    """A loopback HTTP(S) server with routes, for the local demo, tests and benchmarks.
 
     Args:
         host: the loopback address to bind (``127.0.0.1``; ``127.0.0.2`` etc. work on Linux).
+        port: the port to bind; 0 (the default) picks a free one.
+        record_requests: keep every request in :attr:`requests` (tests); a long-running
+            server (the demo's) passes False so its memory does not grow with traffic.
         ssl_context: serve HTTPS with this server-side context.
+
+    Raises:
+        ValueError: ``host`` is not a loopback address.
     """
 
-    def __init__(self, host: str = LOOPBACK, *, ssl_context: ssl.SSLContext | None = None):
+    def __init__(
+        self,
+        host: str = LOOPBACK,
+        *,
+        port: int = 0,
+        record_requests: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         if not host.startswith("127."):
             raise ValueError("fixture servers bind loopback only")
         self.routes: dict[str, Route] = {}
+        self.record_requests = record_requests
         self.requests: list[RecordedRequest] = []
         self.sni_names: list[str | None] = []
         self._scheme = "https" if ssl_context else "http"
         if ssl_context is not None:
             ssl_context.sni_callback = self._record_sni
-        self._server = _Server(self, host, ssl_context)
+        self._server = _Server(self, host, port, ssl_context)
         # A short poll keeps stop() quick: tests start and stop hundreds of these.
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True

@@ -1,4 +1,4 @@
-"""One transcription job, start to finish.
+"""One transcription job, start to finish: what ``python -m vertex_job --job-id`` runs.
 
     dispatched --start--> running: resolve -> download (disk; the model loads meanwhile) -> decode
         -> transcribe window by window (progress + heartbeat; a checkpoint after each window)
@@ -28,9 +28,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from podscribe import jobs
 from podscribe.db import transaction
@@ -41,22 +39,21 @@ from podscribe.errors import (
     TooLongError,
     TranscriptionFailedError,
 )
+from podscribe.jobs.lease import Heartbeat
 from podscribe.jobs.webhooks import notify_finished
 from podscribe.podcasts import Episode, EpisodeRef, resolve_episode
+from podscribe.retry import retrying
 from podscribe.settings import Settings
 from podscribe.storage import TRANSCRIPT_FORMATS, TranscriptStore, transcript_object_name
 from podscribe.transcription.audio import decode_audio_file
 from podscribe.transcription.checkpoints import load_checkpoint, resumable, save_checkpoint
-from podscribe.transcription.engine import (
-    SAMPLE_RATE,
-    EngineConfig,
-    Segment,
-    Transcriber,
-)
+from podscribe.transcription.engine import Transcriber
 from podscribe.transcription.formats import RENDERERS, Transcript
-from vertex_job.heartbeat import Heartbeat
+from podscribe.transcription.model import EngineConfig
+from podscribe.transcription.segments import Segment
+from podscribe.transcription.windows import SAMPLE_RATE
 
-__all__ = ["JobOutcome", "episode_prompt", "run_job"]
+__all__ = ["JobOutcome", "RetryPolicy", "episode_prompt", "run_job"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -95,23 +92,13 @@ class RetryPolicy:
 
     def call(self, what: str, action: Callable[[], T]) -> T:
         """Run ``action``, retrying transient podscribe errors; the last one propagates."""
-        retrying = Retrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential(multiplier=self.initial_seconds, max=self.max_seconds),
-            retry=retry_if_exception(
-                lambda error: isinstance(error, PodscribeError) and error.transient
-            ),
-            before_sleep=lambda state: log.warning(
-                "transient fault; retrying",
-                extra={
-                    "step": what,
-                    "attempt": state.attempt_number,
-                    "error": str(state.outcome.exception()) if state.outcome else None,
-                },
-            ),
-            reraise=True,
-        )
-        return retrying(action)
+        return retrying(
+            attempts=self.attempts,
+            initial_seconds=self.initial_seconds,
+            max_seconds=self.max_seconds,
+            log=log,
+            what=what,
+        )(action)
 
 
 def run_job(
@@ -401,14 +388,8 @@ def _record_failure(
     try:
         with transaction(engine) as conn:
             if requeue:
-                jobs.transition(
-                    conn,
-                    job.id,
-                    jobs.JobStatus.RUNNING,
-                    jobs.JobStatus.QUEUED,
-                    changes={"queued_at": sa.func.now(), "lease_expires_at": None},
-                    detail=error.code,  # the history keeps codes; the detail is logged above
-                )
+                # The history keeps codes; the detail is logged above.
+                jobs.requeue(conn, job.id, jobs.JobStatus.RUNNING, reason=error.code)
                 return JobOutcome.REQUEUED
             jobs.fail(conn, job.id, jobs.JobStatus.RUNNING, code=error.code, message=error.message)
     except JobStateConflictError:

@@ -1,0 +1,221 @@
+"""The one route table: what :class:`~podscribe.api.app.SubmitApi` dispatches from and what
+:mod:`podscribe.api.openapi` renders ``paths`` from.
+
+A route names its handler (a method of ``SubmitApi``, looked up once when the API is built),
+its OpenAPI operation (id, summary, parameters, body model, answers) and whether it is
+authenticated. An authenticated route is also rate-limited, so the renderer adds its 401, 429
+and 503 answers; path parameters come from the template (``{job_id}``).
+
+A new endpoint is one more :class:`Route` here and one handler: the dispatcher, the werkzeug
+rules and the OpenAPI document follow.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from werkzeug.routing import Map, Rule
+
+from podscribe.api.models import Health, Job, Problem, SubmitRequest
+from podscribe.storage import TRANSCRIPT_FORMATS
+
+__all__ = ["RATE_HEADERS", "ROUTES", "Parameter", "Reply", "Route", "url_map"]
+
+RATE_HEADERS = ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "RateLimit-Policy")
+"""The ``components.headers`` every admitted answer carries."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One documented answer of an operation.
+
+    Attributes:
+        status: the HTTP status.
+        description: what it means (a problem's codes are appended when rendered).
+        model: the JSON body's model (``Problem`` answers are ``application/problem+json``).
+        content_types: media types of a body that is not a model (transcripts).
+        content_schema: the JSON schema of such a body (any, unless given).
+        headers: ``components.headers`` names the answer carries.
+        location: it carries ``Location`` (the job's URL).
+    """
+
+    status: int
+    description: str
+    model: type[BaseModel] | None = None
+    content_types: tuple[str, ...] = ()
+    content_schema: dict[str, Any] = field(default_factory=dict)
+    headers: tuple[str, ...] = ()
+    location: bool = False
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A query parameter: its name, JSON schema and description."""
+
+    name: str
+    schema: dict[str, Any]
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """One operation of the API.
+
+    Attributes:
+        method: the HTTP method.
+        path: the OpenAPI path template (``/v1/transcriptions/{job_id}``).
+        handler: the ``SubmitApi`` method that answers it.
+        operation_id: the OpenAPI ``operationId``.
+        summary: the OpenAPI summary.
+        replies: the answers it documents (the admission's 401/429/503 are added for ``auth``).
+        auth: rate-limited and authenticated (Bearer key) before the handler runs.
+        description: a longer OpenAPI description.
+        body: the model of the JSON request body.
+        query: the query parameters.
+    """
+
+    method: str
+    path: str
+    handler: str
+    operation_id: str
+    summary: str
+    replies: tuple[Reply, ...]
+    auth: bool = True
+    description: str | None = None
+    body: type[BaseModel] | None = None
+    query: tuple[Parameter, ...] = field(default=())
+
+    @property
+    def path_parameters(self) -> list[str]:
+        """The names of the path template's parameters."""
+        return re.findall(r"\{(\w+)\}", self.path)
+
+    @property
+    def rule(self) -> str:
+        """The werkzeug rule of the path template (``{job_id}`` becomes ``<job_id>``)."""
+        return re.sub(r"\{(\w+)\}", r"<\1>", self.path)
+
+
+_NOT_FOUND = Reply(404, "No such job, or not visible to this key", Problem)
+_RATE = RATE_HEADERS
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "POST",
+        "/v1/transcriptions",
+        handler="submit",
+        operation_id="submitTranscription",
+        summary="Ask for an episode's transcript (or get the existing job)",
+        body=SubmitRequest,
+        replies=(
+            Reply(
+                200, "The episode already has a job: that job.", Job, headers=_RATE, location=True
+            ),
+            Reply(202, "A new (or retried) job, queued.", Job, headers=_RATE, location=True),
+            Reply(400, "Malformed body or fields", Problem),
+            Reply(413, "Body larger than PODSCRIBE_MAX_REQUEST_BYTES", Problem),
+            Reply(415, "Body is not application/json", Problem),
+            Reply(422, "The url names no Apple Podcasts episode", Problem),
+        ),
+    ),
+    Route(
+        "GET",
+        "/v1/transcriptions/{job_id}",
+        handler="status",
+        operation_id="getTranscription",
+        summary="A job's status, progress, episode, timings and links",
+        replies=(Reply(200, "The job.", Job, headers=_RATE), _NOT_FOUND),
+    ),
+    Route(
+        "GET",
+        "/v1/transcriptions/{job_id}/transcript",
+        handler="transcript",
+        operation_id="getTranscript",
+        summary="The transcript of a succeeded job, streamed",
+        query=(
+            Parameter(
+                "format",
+                {"type": "string", "enum": sorted(TRANSCRIPT_FORMATS)},
+                "Transcript format (default json).",
+            ),
+            Parameter(
+                "partial",
+                {"type": "boolean"},
+                "A running job's transcript so far (its last checkpoint).",
+            ),
+        ),
+        replies=(
+            Reply(
+                200,
+                "The transcript.",
+                content_types=tuple(sorted(set(TRANSCRIPT_FORMATS.values()))),
+            ),
+            Reply(400, "Unknown format", Problem),
+            _NOT_FOUND,
+            Reply(409, "The job has not succeeded (yet)", Problem),
+            Reply(
+                410,
+                "The transcript was removed from storage; the job is now failed as "
+                "`transcript_gone` and submitting the episode again transcribes it anew",
+                Problem,
+            ),
+        ),
+    ),
+    Route(
+        "GET",
+        "/v1/openapi.json",
+        handler="openapi",
+        operation_id="getOpenApi",
+        summary="This document",
+        auth=False,
+        replies=(
+            Reply(
+                200,
+                "The OpenAPI document.",
+                content_types=("application/json",),
+                content_schema={"type": "object"},
+            ),
+        ),
+    ),
+    Route(
+        "GET",
+        "/healthz",
+        handler="healthz",
+        operation_id="health",
+        summary="Liveness; with `ready=1`, readiness (the database answers)",
+        auth=False,
+        query=(Parameter("ready", {"type": "string", "enum": ["0", "1", "true", "false"]}),),
+        replies=(
+            Reply(200, "Alive (or ready).", Health),
+            Reply(400, "Unknown value of ready", Problem),
+            Reply(503, "The database or storage is unavailable", Problem, headers=("Retry-After",)),
+        ),
+    ),
+    Route(
+        "GET",
+        "/readyz",
+        handler="readyz",
+        operation_id="ready",
+        summary="Readiness: the database answers",
+        description="Unauthenticated; the database is probed at most once a second "
+        "per instance, other requests reuse that answer.",
+        auth=False,
+        replies=(
+            Reply(200, "Ready.", Health),
+            Reply(503, "The database or storage is unavailable", Problem, headers=("Retry-After",)),
+        ),
+    ),
+)
+"""Every operation of the API, in the order the OpenAPI document lists them."""
+
+
+def url_map(routes: tuple[Route, ...] = ROUTES) -> Map:
+    """The werkzeug :class:`Map` of ``routes``; each rule's endpoint is its ``operation_id``."""
+    return Map(
+        [Rule(route.rule, methods=[route.method], endpoint=route.operation_id) for route in routes],
+        strict_slashes=False,
+        merge_slashes=False,
+    )

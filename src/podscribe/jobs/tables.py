@@ -1,0 +1,71 @@
+"""The job tables as SQLAlchemy Core sees them (the schema itself is the migrations' SQL).
+
+Declared once so every statement of the job operations (:mod:`podscribe.jobs`) is a Core
+expression with typed, bound parameters: ids bind as UUIDs, JSON columns as ``jsonb``, and
+``RETURNING`` yields the whole row.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = sa.MetaData()
+
+_TIMESTAMP = sa.DateTime(timezone=True)
+# Python None is SQL NULL, not the JSON literal ``null``, as the columns' readers expect.
+
+jobs_table = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("collection_id", sa.BigInteger, nullable=False),
+    sa.Column("episode_id", sa.BigInteger, nullable=False),
+    sa.Column("source_url", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("lease_expires_at", _TIMESTAMP),
+    sa.Column("heartbeat_at", _TIMESTAMP),
+    sa.Column("progress", sa.Float, nullable=False),
+    sa.Column("error_code", sa.Text),
+    sa.Column("error_message", sa.Text),
+    sa.Column("transcript_objects", JSONB(none_as_null=True)),
+    sa.Column("checkpoint_object", sa.Text),
+    sa.Column("requested_language", sa.Text),
+    sa.Column("requested_model", sa.Text),
+    sa.Column("episode", JSONB(none_as_null=True)),
+    sa.Column("duration_seconds", sa.Float),
+    sa.Column("language", sa.Text),
+    sa.Column("model", sa.Text),
+    sa.Column("device", sa.Text),
+    sa.Column("compute_type", sa.Text),
+    sa.Column("launcher", sa.Text),
+    sa.Column("launcher_ref", sa.Text),
+    sa.Column("created_at", _TIMESTAMP, nullable=False),
+    sa.Column("queued_at", _TIMESTAMP, nullable=False),
+    sa.Column("dispatched_at", _TIMESTAMP),
+    sa.Column("started_at", _TIMESTAMP),
+    sa.Column("finished_at", _TIMESTAMP),
+    sa.Column("updated_at", _TIMESTAMP, nullable=False),
+)
+
+job_access_table = sa.Table(
+    "job_access",
+    metadata,
+    sa.Column("job_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("key_fingerprint", sa.Text, primary_key=True),
+    sa.Column("callback_url", sa.Text),
+    sa.Column("created_at", _TIMESTAMP, nullable=False),
+)
+
+job_events_table = sa.Table(
+    "job_events",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True),
+    sa.Column("job_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("from_status", sa.Text),
+    sa.Column("to_status", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("detail", sa.Text),
+    sa.Column("at", _TIMESTAMP, nullable=False),
+)

@@ -1,0 +1,124 @@
+"""Each package's public names, pinned: a change to what callers may import is deliberate.
+
+Design contract 7 names what the top level exports; each sub-package's ``__all__`` is its
+interface to the rest of podscribe. Every name listed must exist (``from X import *`` works).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+
+from podscribe import errors
+
+CONTRACT_7 = {
+    "parse_episode_url",
+    "resolve_episode",
+    "Episode",
+    "EpisodeRef",
+    "clear_lookup_cache",
+    "parse_feed",
+    "find_entry",
+    "SafeFetcher",
+    "check_url",
+    "load_settings",
+    "get_settings",
+    "Settings",
+    "PodscribeError",
+    "Job",
+    "JobStatus",
+}
+
+EXPORTS = {
+    "podscribe.egress": [
+        "DownloadedAudio",
+        "FetchedDocument",
+        "GuardDecision",
+        "Resolver",
+        "SafeFetcher",
+        "check_url",
+    ],
+    "podscribe.podcasts": [
+        "Episode",
+        "EpisodeRef",
+        "Feed",
+        "FeedEntry",
+        "clear_lookup_cache",
+        "find_entry",
+        "parse_episode_url",
+        "parse_feed",
+        "resolve_episode",
+    ],
+    "podscribe.transcription": [],
+    "podscribe.jobs": [
+        "ACTIVE_STATUSES",
+        "TRANSITIONS",
+        "Claim",
+        "Job",
+        "JobEvent",
+        "JobId",
+        "JobStatus",
+        "SubmitOutcome",
+        "SweepReport",
+        "callback_urls",
+        "claim",
+        "claim_for_dispatch",
+        "claim_next_queued",
+        "create_or_get_job",
+        "fail",
+        "get_job",
+        "heartbeat",
+        "job_history",
+        "launched_jobs",
+        "lock_job",
+        "parse_job_id",
+        "record_launch",
+        "requeue",
+        "start_running",
+        "succeed",
+        "sweep",
+        "transition",
+        "update_job_fields",
+    ],
+    "podscribe.api": ["Caller", "SubmitApi", "authenticate", "key_fingerprint", "openapi_document"],
+    "podscribe.net_guard": ["main"],
+}
+
+
+def _error_classes() -> set[str]:
+    return {
+        name
+        for name, value in vars(errors).items()
+        if inspect.isclass(value) and issubclass(value, errors.PodscribeError)
+    }
+
+
+def test_the_top_level_exports_contract_7_and_every_error_class() -> None:
+    import podscribe
+
+    exported = set(podscribe.__all__)
+    assert exported >= CONTRACT_7
+    assert _error_classes() <= exported
+    assert podscribe.errors is errors
+    for name in exported:
+        assert getattr(podscribe, name) is not None
+
+
+def test_every_error_class_is_in_the_errors_modules_all() -> None:
+    assert _error_classes() <= set(errors.__all__)
+
+
+@pytest.mark.parametrize("module", sorted(EXPORTS))
+def test_a_sub_packages_all_is_pinned(module: str) -> None:
+    package = importlib.import_module(module)
+    assert sorted(package.__all__) == sorted(EXPORTS[module])
+    for name in package.__all__:
+        assert hasattr(package, name), f"{module}.__all__ names missing {name}"
+
+
+def test_the_transcription_package_imports_nothing_heavy() -> None:
+    """Submit and dispatch read formats without faster-whisper: the package's init stays empty."""
+    source = inspect.getsource(importlib.import_module("podscribe.transcription"))
+    assert "import" not in source.split('"""')[-1]
