@@ -51,7 +51,7 @@ from local_emulators.state import (
 from local_emulators.topics import SWEEP_TOPIC, create_pubsub_resources
 from podscribe.jobs.launchers.local import job_process_alive
 from podscribe.log import url_host
-from podscribe.settings import Settings
+from podscribe.settings import ApiSettings, LocalProfileSettings, Settings
 
 __all__ = [
     "ProfileState",
@@ -93,13 +93,13 @@ def _answers_200(url: str) -> bool:
     return http_status(url) == 200
 
 
-def _api_key(settings: Settings, directory: Path) -> str:
+def _api_key(settings: ApiSettings, directory: Path) -> str:
     if settings.api_keys:
         return settings.api_key_values[0]
     return kept_secret(directory / "api-key", prefix="local-")
 
 
-def _check_ports(settings: Settings, with_fixtures: bool) -> None:
+def _check_ports(settings: LocalProfileSettings, with_fixtures: bool) -> None:
     ports = {
         "submit": (settings.local_submit_port, "PODSCRIBE_LOCAL_SUBMIT_PORT"),
         "dispatch": (settings.local_dispatch_port, "PODSCRIBE_LOCAL_DISPATCH_PORT"),

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from local_emulators.processes import Started, command_line, process_alive
-from podscribe.settings import Settings
+from podscribe.settings import LocalProfileSettings, Settings
 
 
 @dataclass
@@ -79,7 +79,7 @@ def write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def state_dir(settings: Settings) -> Path:
+def state_dir(settings: LocalProfileSettings) -> Path:
     return settings.local_state_dir.resolve()
 
 

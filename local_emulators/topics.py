@@ -9,13 +9,15 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from podscribe.settings import Settings
+from podscribe.settings import MessagingSettings
 
 JOBS_TOPIC_DEAD_LETTER_SUFFIX = "-dead-letter"
 SWEEP_TOPIC = "podscribe-sweep"
 
 
-def create_pubsub_resources(settings: Settings, dispatch_port: int, sweep_port: int) -> None:
+def create_pubsub_resources(
+    settings: MessagingSettings, dispatch_port: int, sweep_port: int
+) -> None:
     from google.cloud.pubsub_v1 import PublisherClient, SubscriberClient
 
     publisher, subscriber = PublisherClient(), SubscriberClient()

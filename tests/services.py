@@ -11,6 +11,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import pg8000.native
@@ -22,7 +23,7 @@ ADMIN_DATABASE_URL = os.environ.get(
 REDIS_URL = os.environ.get("PODSCRIBE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def missing_service(message: str) -> None:
+def missing_service(message: str) -> NoReturn:
     """Skip, or fail under CI, because a service the test needs is not there."""
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"required service missing under CI: {message}")

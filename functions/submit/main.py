@@ -10,7 +10,7 @@ import flask
 import functions_framework
 from werkzeug.exceptions import HTTPException
 
-from podscribe.api import SubmitApi
+from podscribe.api.app import SubmitApi
 
 _api = SubmitApi()
 # Paths functions-framework's own routing refuses get problem documents, not Flask's HTML.

@@ -29,7 +29,7 @@ from tenacity import RetryError
 
 from podscribe.errors import DatabaseUnavailableError, SettingsError
 from podscribe.retry import retrying
-from podscribe.settings import Settings
+from podscribe.settings import DatabaseSettings
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class Migration:
     sql: str
 
 
-def describe_target(settings: Settings) -> str:
+def describe_target(settings: DatabaseSettings) -> str:
     """Where the database is, for messages (never the password)."""
     if settings.cloudsql_connection_name:
         return (
@@ -63,7 +63,7 @@ def describe_target(settings: Settings) -> str:
     return f"PostgreSQL at {parts.hostname}:{parts.port or 5432}{parts.path or ''}"
 
 
-def build_cloudsql_connector(settings: Settings, *, credentials: Any | None = None) -> Any:
+def build_cloudsql_connector(settings: DatabaseSettings, *, credentials: Any | None = None) -> Any:
     """The Cloud SQL Python Connector the configuration describes.
 
     The caller owns it: ``close()`` it at shutdown (it runs an event loop thread and an
@@ -92,7 +92,7 @@ def build_cloudsql_connector(settings: Settings, *, credentials: Any | None = No
     return Connector(**options)
 
 
-def _cloudsql_creator(settings: Settings, connector: Any | None) -> Callable[[], Any]:
+def _cloudsql_creator(settings: DatabaseSettings, connector: Any | None) -> Callable[[], Any]:
     if not settings.db_user:
         raise SettingsError("PODSCRIBE_DB_USER: required with CLOUDSQL_CONNECTION_NAME")
     if connector is None:
@@ -108,7 +108,7 @@ def _cloudsql_creator(settings: Settings, connector: Any | None) -> Callable[[],
     return creator
 
 
-def create_db_engine(settings: Settings, *, connector: Any | None = None) -> Engine:
+def create_db_engine(settings: DatabaseSettings, *, connector: Any | None = None) -> Engine:
     """Build the pooled engine the configuration asks for.
 
     Args:
@@ -145,7 +145,7 @@ def create_db_engine(settings: Settings, *, connector: Any | None = None) -> Eng
     return sa.create_engine(url, **pool)
 
 
-def wait_for_database(engine: Engine, settings: Settings) -> None:
+def wait_for_database(engine: Engine, settings: DatabaseSettings) -> None:
     """Block until the database answers, with bounded exponential backoff.
 
     Raises:

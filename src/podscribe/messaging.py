@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from podscribe.errors import MalformedMessageError, PublishError
-from podscribe.settings import Settings
+from podscribe.settings import MessagingSettings
 
 if TYPE_CHECKING:
     from google.cloud.pubsub_v1 import PublisherClient
@@ -73,7 +73,11 @@ class JobPublisher:
     """
 
     def __init__(
-        self, settings: Settings, *, client: PublisherClient | None = None, timeout: float = 10.0
+        self,
+        settings: MessagingSettings,
+        *,
+        client: PublisherClient | None = None,
+        timeout: float = 10.0,
     ) -> None:
         self._settings = settings
         self._client = client

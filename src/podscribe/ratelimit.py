@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from podscribe.ratelimit_backstop import Bucket, Clock, InMemoryBackstop, RateDecision
-from podscribe.settings import Settings
+from podscribe.settings import RateLimitSettings
 
 if TYPE_CHECKING:
     import redis
@@ -111,7 +111,7 @@ class RateLimiter:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: RateLimitSettings,
         *,
         client: redis.Redis | None = None,
         clock: Clock = time.time,
@@ -198,7 +198,7 @@ class RateLimiter:
             log.warning("Redis reachable again: rate limits are shared through Redis")
 
 
-def _build_client(settings: Settings) -> redis.Redis | None:
+def _build_client(settings: RateLimitSettings) -> redis.Redis | None:
     if not settings.redis_url:
         return None
     import redis as redis_lib

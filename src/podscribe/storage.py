@@ -17,7 +17,7 @@ from tenacity import RetryError
 
 from podscribe.errors import StorageError
 from podscribe.retry import retrying
-from podscribe.settings import Settings
+from podscribe.settings import StorageSettings
 
 if TYPE_CHECKING:
     from google.cloud.storage import Bucket, Client
@@ -77,7 +77,9 @@ class TranscriptStore:
         attempts: tries per operation for transient faults.
     """
 
-    def __init__(self, settings: Settings, *, client: Client | None = None, attempts: int = 5):
+    def __init__(
+        self, settings: StorageSettings, *, client: Client | None = None, attempts: int = 5
+    ):
         self._settings = settings
         self._client = client
         self._attempts = attempts

@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from local_emulators.processes import Started, start_process, stop_group, wait_until
-from tests.services import free_port
+from local_emulators.processes import Started, port_open, start_process, stop_group, wait_until
+from tests.services import REDIS_URL, free_port, missing_service
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBMIT_SOURCE = ROOT / "functions" / "submit" / "main.py"
@@ -65,6 +65,40 @@ def submit_environment(
         env["STORAGE_EMULATOR_HOST"] = storage_url
     env.update(overrides)
     return env
+
+
+def limited_submit_environment(
+    *,
+    database_url: str,
+    project: str,
+    topic: str,
+    pubsub_host: str | None = None,
+    storage_url: str | None = None,
+    rate_limit: str = "1000",
+    **overrides: str,
+) -> dict[str, str]:
+    """:func:`submit_environment` on the shared Redis, with generous limits and counters of its own.
+
+    A fresh ``PODSCRIBE_RATE_LIMIT_PREFIX`` keeps the test's counters apart from every other
+    test's; keyword arguments are those of :func:`submit_environment`, and variables given
+    win over the defaults here.
+    """
+    if not port_open("127.0.0.1", 6379):
+        missing_service("Redis on 127.0.0.1:6379")
+    limits = {
+        "PODSCRIBE_REDIS_URL": REDIS_URL,
+        "PODSCRIBE_RATE_LIMIT_PREFIX": f"test:{uuid.uuid4().hex[:12]}:",
+        "PODSCRIBE_RATE_LIMIT_PER_KEY": rate_limit,
+        "PODSCRIBE_RATE_LIMIT_PER_IP": rate_limit,
+    }
+    return submit_environment(
+        database_url=database_url,
+        project=project,
+        topic=topic,
+        pubsub_host=pubsub_host,
+        storage_url=storage_url,
+        **{**limits, **overrides},
+    )
 
 
 def create_topic_and_subscription(project: str) -> tuple[str, str]:

@@ -32,7 +32,13 @@ from local_emulators.profile import (
 )
 from podscribe.client import PodscribeClient
 from podscribe.settings import Settings, load_settings
-from tests.services import REDIS_URL, admin_connection, free_port, throwaway_database
+from tests.services import (
+    REDIS_URL,
+    admin_connection,
+    free_port,
+    missing_service,
+    throwaway_database,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = "ask not what your country can do for you"
@@ -263,7 +269,7 @@ def test_every_state_file_is_owner_only_even_when_an_older_version_left_it_open(
 def test_a_redis_password_is_never_printed(tmp_path: Path) -> None:
     binary = shutil.which("redis-server")
     if binary is None:
-        pytest.skip("redis-server is not installed")
+        missing_service("redis-server (the Debian package redis-server)")
     port = free_port()
     argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--requirepass"]
     started = start_process("redis", [*argv, "pw-s3cret"], log_path=tmp_path / "redis.log")

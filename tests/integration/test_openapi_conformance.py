@@ -8,7 +8,6 @@ Bounded: ``max_examples`` per operation and mode keeps the run to about a minute
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from functions_framework import create_app
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode, checks
 
-from local_emulators.processes import port_open
 from podscribe.api.openapi import openapi_document
 from podscribe.settings import get_settings
 from tests.conftest import TEST_PROJECT
@@ -25,9 +23,8 @@ from tests.integration.submit_support import (
     API_KEY,
     SUBMIT_SOURCE,
     create_topic_and_subscription,
-    submit_environment,
+    limited_submit_environment,
 )
-from tests.services import REDIS_URL, missing_service
 
 CHECKS = [
     checks.not_a_server_error,
@@ -48,19 +45,14 @@ CHECKS = [
 def api_schema(
     monkeypatch: pytest.MonkeyPatch, database_url: str, pubsub_emulator: str, gcs_emulator: str
 ) -> Any:
-    if not port_open("127.0.0.1", 6379):
-        missing_service("Redis on 127.0.0.1:6379")
     topic, _ = create_topic_and_subscription(TEST_PROJECT)
-    env = submit_environment(
+    env = limited_submit_environment(
+        rate_limit="100000",
         database_url=database_url,
         project=TEST_PROJECT,
         topic=topic,
         pubsub_host=pubsub_emulator,
         storage_url=gcs_emulator,
-        PODSCRIBE_REDIS_URL=REDIS_URL,
-        PODSCRIBE_RATE_LIMIT_PREFIX=f"test:{uuid.uuid4().hex[:12]}:",
-        PODSCRIBE_RATE_LIMIT_PER_KEY="100000",
-        PODSCRIBE_RATE_LIMIT_PER_IP="100000",
     )
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -18,7 +18,6 @@ import srt
 from functions_framework import create_app
 from sqlalchemy.engine import Engine
 
-from local_emulators.processes import port_open
 from podscribe.api.auth import key_fingerprint
 from podscribe.db import transaction
 from podscribe.errors import public_message
@@ -44,10 +43,10 @@ from tests.integration.submit_support import (
     SUBMIT_SOURCE,
     create_topic_and_subscription,
     episode_url,
+    limited_submit_environment,
     pull_job_ids,
-    submit_environment,
 )
-from tests.services import REDIS_URL, free_port, throwaway_database
+from tests.services import free_port, throwaway_database
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -66,19 +65,12 @@ def environment(
     subscription: tuple[str, str],
 ) -> Iterator[dict[str, str]]:
     """The function's environment; each test may change it before its first request."""
-    if not port_open("127.0.0.1", 6379):
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
-    env = submit_environment(
+    env = limited_submit_environment(
         database_url=database_url,
         project=TEST_PROJECT,
         topic=subscription[0],
         pubsub_host=pubsub_emulator,
         storage_url=gcs_emulator,
-        PODSCRIBE_REDIS_URL=REDIS_URL,
-        # A prefix of the test's own keeps the shared Redis's counters apart from other tests'.
-        PODSCRIBE_RATE_LIMIT_PREFIX=f"test:{uuid.uuid4().hex[:12]}:",
-        PODSCRIBE_RATE_LIMIT_PER_KEY="1000",
-        PODSCRIBE_RATE_LIMIT_PER_IP="1000",
     )
     for name, value in env.items():
         monkeypatch.setenv(name, value)

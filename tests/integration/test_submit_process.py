@@ -18,7 +18,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from local_emulators.processes import port_open
 from podscribe.db import transaction
 from podscribe.jobs import JobStatus, get_job
 from tests.conftest import TEST_PROJECT
@@ -30,10 +29,10 @@ from tests.integration.submit_support import (
     RunningFunction,
     create_topic_and_subscription,
     functions_framework_process,
+    limited_submit_environment,
     pull_job_ids,
-    submit_environment,
 )
-from tests.services import REDIS_URL, free_port, missing_service
+from tests.services import free_port
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
@@ -46,17 +45,11 @@ def subscription(pubsub_emulator: str) -> tuple[str, str]:
 def start_submit(
     tmp_path: Path, database_url: str, topic: str, pubsub_host: str, **env: str
 ) -> Any:
-    if not port_open("127.0.0.1", 6379):
-        missing_service("Redis on 127.0.0.1:6379")
-    environment = submit_environment(
+    environment = limited_submit_environment(
         database_url=database_url,
         project=TEST_PROJECT,
         topic=topic,
         pubsub_host=pubsub_host,
-        PODSCRIBE_REDIS_URL=REDIS_URL,
-        PODSCRIBE_RATE_LIMIT_PREFIX=f"test:{uuid.uuid4().hex[:12]}:",
-        PODSCRIBE_RATE_LIMIT_PER_KEY="1000",
-        PODSCRIBE_RATE_LIMIT_PER_IP="1000",
         **env,
     )
     return functions_framework_process(

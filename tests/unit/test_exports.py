@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import subprocess
+import sys
 
 import pytest
 
@@ -82,7 +84,7 @@ EXPORTS = {
         "transition",
         "update_job_fields",
     ],
-    "podscribe.api": ["Caller", "SubmitApi", "authenticate", "key_fingerprint", "openapi_document"],
+    "podscribe.api": [],
     "podscribe.net_guard": ["main"],
 }
 
@@ -118,7 +120,28 @@ def test_a_sub_packages_all_is_pinned(module: str) -> None:
         assert hasattr(package, name), f"{module}.__all__ names missing {name}"
 
 
-def test_the_transcription_package_imports_nothing_heavy() -> None:
-    """Submit and dispatch read formats without faster-whisper: the package's init stays empty."""
-    source = inspect.getsource(importlib.import_module("podscribe.transcription"))
+@pytest.mark.parametrize("package", ["podscribe.transcription", "podscribe.api"])
+def test_packages_with_heavy_modules_import_nothing(package: str) -> None:
+    """Submit reads formats without faster-whisper; the job sends webhook documents without
+    werkzeug: these packages' inits stay empty."""
+    source = inspect.getsource(importlib.import_module(package))
     assert "import" not in source.split('"""')[-1]
+
+
+# What the job image (requirements/job.txt) does not install.
+NOT_IN_THE_JOB_IMAGE = ("werkzeug", "flask", "functions_framework", "redis", "kubernetes")
+
+
+def test_the_job_imports_without_the_web_stack() -> None:
+    """``python -m vertex_job`` and the webhooks it sends load with the web stack absent."""
+    blocker = (
+        "import sys\n"
+        "class Absent:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] in {NOT_IN_THE_JOB_IMAGE!r}:\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, Absent())\n"
+        "import vertex_job.__main__, podscribe.jobs.worker, podscribe.jobs.webhooks\n"
+        "import podscribe\n"
+    )
+    subprocess.run([sys.executable, "-c", blocker], check=True, timeout=120)

@@ -15,7 +15,7 @@ import hmac
 from dataclasses import dataclass
 
 from podscribe.errors import UnauthorizedError
-from podscribe.settings import Settings
+from podscribe.settings import ApiSettings
 
 __all__ = ["Caller", "authenticate", "key_fingerprint"]
 
@@ -62,7 +62,7 @@ def bearer_token(header: str | None) -> str | None:
     return token
 
 
-def authenticate(header: str | None, settings: Settings) -> Caller:
+def authenticate(header: str | None, settings: ApiSettings) -> Caller:
     """Check an ``Authorization`` header.
 
     Args:

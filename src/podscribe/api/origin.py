@@ -21,7 +21,7 @@ import re
 
 from werkzeug.wrappers import Request
 
-from podscribe.settings import Settings
+from podscribe.settings import ApiSettings
 
 __all__ = ["base_url"]
 
@@ -44,7 +44,7 @@ def _trusted_entry(request: Request, header: str, proxy_hops: int) -> str | None
     return entries[-proxy_hops] if len(entries) >= proxy_hops else None
 
 
-def base_url(request: Request, settings: Settings) -> str:
+def base_url(request: Request, settings: ApiSettings) -> str:
     """Scheme, host and any path prefix that links start with (no trailing slash).
 
     Args:

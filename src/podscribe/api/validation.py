@@ -26,7 +26,7 @@ from podscribe.errors import (
     UnsupportedMediaTypeError,
 )
 from podscribe.podcasts import EpisodeRef, parse_episode_url
-from podscribe.settings import Settings
+from podscribe.settings import ApiSettings
 from podscribe.storage import TRANSCRIPT_FORMATS
 
 __all__ = [
@@ -106,7 +106,7 @@ def read_json_body(request: Request, max_bytes: int) -> Any:
         raise InvalidRequestError("the body is nested too deeply") from None
 
 
-def parse_submit_request(request: Request, settings: Settings) -> Submission:
+def parse_submit_request(request: Request, settings: ApiSettings) -> Submission:
     """Validate a submission.
 
     Args:

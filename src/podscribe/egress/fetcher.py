@@ -49,7 +49,7 @@ from podscribe.errors import (
     TooManyRedirectsError,
     UpstreamStatusError,
 )
-from podscribe.settings import Settings
+from podscribe.settings import FetchSettings
 
 __all__ = [
     "DownloadedAudio",
@@ -119,7 +119,7 @@ class SafeFetcher:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: FetchSettings,
         *,
         resolver: Resolver | None = None,
         ssl_context: ssl.SSLContext | None = None,

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import idna
 
-from podscribe.settings import Settings
+from podscribe.settings import FetchSettings
 
 __all__ = [
     "GuardDecision",
@@ -212,7 +212,9 @@ class _Refused(Exception):  # noqa: N818 - internal control flow, never escapes 
         self.reason, self.host, self.port = reason, host, port
 
 
-def check_url(url: str, settings: Settings, *, resolver: Resolver | None = None) -> GuardDecision:
+def check_url(
+    url: str, settings: FetchSettings, *, resolver: Resolver | None = None
+) -> GuardDecision:
     """Decide whether ``url`` may be fetched on a user's behalf.
 
     Args:
@@ -343,12 +345,12 @@ def _parse_host_name(text: str, port: int) -> str:
     return host
 
 
-def _check_port(host: str, port: int, settings: Settings, allowed_pair: bool) -> None:
+def _check_port(host: str, port: int, settings: FetchSettings, allowed_pair: bool) -> None:
     if not allowed_pair and port not in settings.allowed_ports:
         raise _Refused(f"port {port} is not allowed", host, port)
 
 
-def _escape_hatch(host: str, port: int, settings: Settings) -> bool:
+def _escape_hatch(host: str, port: int, settings: FetchSettings) -> bool:
     """Whether ``host:port`` is a loopback pair the local profile explicitly allows."""
     if settings.env != "local" or not settings.ssrf_allow:
         return False

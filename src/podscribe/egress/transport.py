@@ -34,7 +34,7 @@ from podscribe.errors import (
     TlsVerificationError,
     TooLargeError,
 )
-from podscribe.settings import Settings
+from podscribe.settings import FetchSettings
 
 __all__ = ["DEADLINE_EXTENSION", "MAX_HEAD_BYTES", "GuardedTransport", "PinnedTransport"]
 
@@ -178,7 +178,7 @@ class PinnedTransport(httpx.BaseTransport):
 
     def __init__(
         self,
-        settings: Settings,
+        settings: FetchSettings,
         *,
         resolver: Resolver | None = None,
         ssl_context: ssl.SSLContext | None = None,
@@ -252,7 +252,7 @@ class GuardedTransport(httpx.BaseTransport):
     def __init__(
         self,
         inner: httpx.BaseTransport,
-        settings: Settings,
+        settings: FetchSettings,
         *,
         resolver: Resolver | None = None,
     ) -> None:

@@ -38,7 +38,7 @@ from podscribe.jobs.launchers import Launcher
 from podscribe.jobs.model import JobStatus
 from podscribe.jobs.webhooks import notify_finished
 from podscribe.messaging import JobMessage
-from podscribe.settings import Settings
+from podscribe.settings import JobSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def dispatch_message(
 
 
 def _claim_if_capacity(
-    engine: Engine, settings: Settings, launcher: Launcher, job_id: str
+    engine: Engine, settings: JobSettings, launcher: Launcher, job_id: str
 ) -> jobs.Job | DispatchOutcome:
     """The claimed job, or the outcome when there is nothing to launch.
 

@@ -28,7 +28,7 @@ from podscribe.jobs.launchers import Launcher
 from podscribe.jobs.model import Job, JobStatus
 from podscribe.jobs.webhooks import notify_finished
 from podscribe.messaging import JobMessage, JobPublisher
-from podscribe.settings import Settings
+from podscribe.settings import JobSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def _launched_jobs(engine: Engine, launcher_name: str) -> list[Job]:
 
 
 def reconcile(
-    engine: Engine, settings: Settings, launcher: Launcher
+    engine: Engine, settings: JobSettings, launcher: Launcher
 ) -> tuple[list[str], list[str]]:
     """Fail (or requeue) jobs whose launch the launcher reports ended badly.
 

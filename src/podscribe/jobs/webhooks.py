@@ -36,7 +36,7 @@ from podscribe.errors import PodscribeError, WebhookSecretUnavailableError
 from podscribe.jobs import Job, JobStatus, callback_urls, get_job
 from podscribe.log import url_host
 from podscribe.retry import retrying
-from podscribe.settings import Settings
+from podscribe.settings import ApiSettings, Settings, WebhookSettings
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class Delivery:
     error: str | None
 
 
-def webhook_event(job: Job, settings: Settings) -> WebhookEvent:
+def webhook_event(job: Job, settings: ApiSettings) -> WebhookEvent:
     """The event sent when ``job`` ended (:class:`~podscribe.api.models.WebhookEvent`)."""
     failed = job.status is JobStatus.FAILED
     base = (settings.public_base_url or "").rstrip("/")
@@ -151,7 +151,7 @@ def _headers(body: bytes, secret: str | None) -> dict[str, str]:
     return headers
 
 
-def signing_secret(settings: Settings) -> str | None:
+def signing_secret(settings: WebhookSettings) -> str | None:
     """The webhook secret: from the environment, else from Secret Manager (cached).
 
     Raises:

@@ -43,7 +43,7 @@ from podscribe.jobs.lease import Heartbeat
 from podscribe.jobs.webhooks import notify_finished
 from podscribe.podcasts import Episode, EpisodeRef, resolve_episode
 from podscribe.retry import retrying
-from podscribe.settings import Settings
+from podscribe.settings import FetchSettings, JobSettings, Settings
 from podscribe.storage import TRANSCRIPT_FORMATS, TranscriptStore, transcript_object_name
 from podscribe.transcription.audio import decode_audio_file
 from podscribe.transcription.checkpoints import load_checkpoint, resumable, save_checkpoint
@@ -369,7 +369,7 @@ def _load(config: EngineConfig) -> Transcriber:
         ) from error
 
 
-def _too_long(seconds: float, settings: Settings, who: str) -> str:
+def _too_long(seconds: float, settings: FetchSettings, who: str) -> str:
     return (
         f"{who} {seconds / 60:.0f} minutes; episodes up to "
         f"{settings.max_episode_seconds / 60:.0f} minutes are accepted"
@@ -377,7 +377,7 @@ def _too_long(seconds: float, settings: Settings, who: str) -> str:
 
 
 def _record_failure(
-    engine: Engine, job: jobs.Job, error: PodscribeError, settings: Settings
+    engine: Engine, job: jobs.Job, error: PodscribeError, settings: JobSettings
 ) -> JobOutcome:
     """Fail the job (permanent fault, or transient with no attempts left) or requeue it."""
     requeue = error.transient and job.attempts < settings.max_attempts

@@ -29,7 +29,7 @@ from podscribe.podcasts.lookup import (
 )
 from podscribe.podcasts.page import EpisodePage, parse_episode_page
 from podscribe.retry import retrying
-from podscribe.settings import Settings
+from podscribe.settings import FetchSettings
 
 __all__ = [
     "Episode",
@@ -101,7 +101,7 @@ class Episode:
 
 
 def resolve_episode(
-    ref: EpisodeRef, settings: Settings, *, fetcher: SafeFetcher | None = None
+    ref: EpisodeRef, settings: FetchSettings, *, fetcher: SafeFetcher | None = None
 ) -> Episode:
     """Find an episode's audio URL and metadata.
 
@@ -153,7 +153,7 @@ def _from_lookup(
 
 def _from_page_and_feed(
     ref: EpisodeRef,
-    settings: Settings,
+    settings: FetchSettings,
     fetcher: SafeFetcher,
     *,
     show_name: str,
@@ -199,7 +199,7 @@ def _from_page_and_feed(
     )
 
 
-def _episode_page(ref: EpisodeRef, settings: Settings, fetcher: SafeFetcher) -> EpisodePage:
+def _episode_page(ref: EpisodeRef, settings: FetchSettings, fetcher: SafeFetcher) -> EpisodePage:
     base = settings.apple_web_base.rstrip("/")
     url = f"{base}/{ref.country or 'us'}/podcast/id{ref.collection_id}?i={ref.episode_id}"
     try:
@@ -214,7 +214,7 @@ def _episode_page(ref: EpisodeRef, settings: Settings, fetcher: SafeFetcher) -> 
     return page
 
 
-def _lookup(ref: EpisodeRef, settings: Settings, fetcher: SafeFetcher) -> LookupAnswer:
+def _lookup(ref: EpisodeRef, settings: FetchSettings, fetcher: SafeFetcher) -> LookupAnswer:
     url = lookup_url(settings.itunes_api_base, ref.collection_id, ref.country)
     cached = _CACHE.get(url) if settings.lookup_cache_seconds > 0 else None
     if cached is not None:

@@ -22,7 +22,7 @@ import yaml
 from podscribe.errors import LaunchError, SettingsError
 from podscribe.jobs.launchers import LauncherState, LauncherStatus, LaunchResult
 from podscribe.jobs.model import Job
-from podscribe.settings import Settings, env_name
+from podscribe.settings import LaunchSettings, env_name
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class KubernetesLauncher:
 
     name = "kubernetes"
 
-    def __init__(self, settings: Settings, *, api_client: Any | None = None) -> None:
+    def __init__(self, settings: LaunchSettings, *, api_client: Any | None = None) -> None:
         template = settings.k8s_job_template
         if template is None:
             raise SettingsError(

@@ -31,7 +31,7 @@ from google.cloud import aiplatform_v1
 from podscribe.errors import CapacityError, LaunchError, SettingsError
 from podscribe.jobs.launchers import LauncherState, LauncherStatus, LaunchResult
 from podscribe.jobs.model import Job
-from podscribe.settings import Settings, env_name
+from podscribe.settings import FetchSettings, LaunchSettings, Settings, env_name
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def episode_duration_seconds(job: Job) -> float | None:
     return None
 
 
-def job_timeout_seconds(job: Job, settings: Settings) -> int:
+def job_timeout_seconds(job: Job, settings: FetchSettings) -> int:
     """A timeout scaled to the episode: real time (a slow GPU's worst case) plus start-up.
 
     An unknown duration is bounded by the longest episode accepted.
@@ -245,7 +245,9 @@ def _is_loopback(endpoint: str) -> bool:
         return False
 
 
-def default_client_factory(settings: Settings) -> Callable[[str], aiplatform_v1.JobServiceClient]:
+def default_client_factory(
+    settings: LaunchSettings,
+) -> Callable[[str], aiplatform_v1.JobServiceClient]:
     """Clients per region: ``<region>-aiplatform.googleapis.com``, or the override.
 
     An override on a loopback address (a fake in tests, never Google) is spoken to in plain
