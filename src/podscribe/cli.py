@@ -3,6 +3,8 @@
     podscribe transcribe <apple url> [--wait] [--format srt] [-o file]
     podscribe status <id>
     podscribe get <id> [--format vtt] [-o file]
+    podscribe list [--status S] [--limit N] [--all | --cursor C]
+    podscribe delete <id>
 
 Talks to any deployment: ``PODSCRIBE_API_URL`` and ``PODSCRIBE_API_KEY``. A ``429`` is waited
 out as its ``Retry-After`` asks (bounded; see :class:`~podscribe.client.PodscribeClient`), so
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ from podscribe.settings import load_settings
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_USAGE, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_TIMEOUT = range(6)
 FORMATS = ("txt", "srt", "vtt", "json")
+STATUSES = ("queued", "dispatched", "running", "succeeded", "failed")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,7 +53,38 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("id")
     get.add_argument("--format", choices=FORMATS, default="txt")
     get.add_argument("-o", "--output", type=Path)
+    listing = commands.add_parser("list", help="list your jobs, newest first")
+    listing.add_argument("--status", choices=STATUSES, help="only jobs in this status")
+    listing.add_argument("--limit", type=int, help="jobs per page (1-100)")
+    pages = listing.add_mutually_exclusive_group()
+    pages.add_argument("--all", action="store_true", help="every page, not just the first")
+    pages.add_argument("--cursor", help="the page after the one that printed this cursor")
+    delete = commands.add_parser("delete", help="give up your access to a job")
+    delete.add_argument("id")
     return parser
+
+
+def _job_line(job: dict[str, Any]) -> str:
+    """``<id> <status> <progress>% <title>``: one job, for ``list``."""
+    episode = job.get("episode") or {}
+    title = episode.get("title") or job.get("source_url", "")
+    progress = float(job.get("progress") or 0.0) * 100
+    return f"{job['id']}  {job['status']:<10} {progress:5.1f}%  {title}"
+
+
+def _list(args: argparse.Namespace, client: PodscribeClient, console: Console) -> int:
+    if args.all:
+        for job in client.iter_jobs(status=args.status, limit=args.limit):
+            print(_job_line(job))
+        return EXIT_OK
+    page = client.list_jobs(status=args.status, limit=args.limit, cursor=args.cursor)
+    for job in page["items"]:
+        print(_job_line(job))
+    if page.get("next_cursor"):
+        # Unwrapped and plain: the cursor is copied as is.
+        message = f"more: --cursor {page['next_cursor']} (or --all)"
+        console.print(message, soft_wrap=True, highlight=False, markup=False)
+    return EXIT_OK
 
 
 def wait_with_progress(
@@ -82,13 +117,23 @@ def _emit(text: str, output: Path | None, console: Console) -> None:
         console.print(f"wrote {output}")
 
 
-def _run(args: argparse.Namespace, client: PodscribeClient, console: Console) -> int:
-    if args.command == "status":
-        print(json.dumps(client.get(args.id), indent=2))
-        return EXIT_OK
-    if args.command == "get":
-        _emit(client.transcript(args.id, args.format), args.output, console)
-        return EXIT_OK
+def _status(args: argparse.Namespace, client: PodscribeClient, console: Console) -> int:
+    print(json.dumps(client.get(args.id), indent=2))
+    return EXIT_OK
+
+
+def _get(args: argparse.Namespace, client: PodscribeClient, console: Console) -> int:
+    _emit(client.transcript(args.id, args.format), args.output, console)
+    return EXIT_OK
+
+
+def _delete(args: argparse.Namespace, client: PodscribeClient, console: Console) -> int:
+    client.delete(args.id)
+    console.print(f"deleted {args.id}")
+    return EXIT_OK
+
+
+def _transcribe(args: argparse.Namespace, client: PodscribeClient, console: Console) -> int:
     job = client.submit(args.url, language=args.language, callback_url=args.callback_url)
     console.print(f"job {job['id']}: {job['status']}")
     if not args.wait:
@@ -101,6 +146,20 @@ def _run(args: argparse.Namespace, client: PodscribeClient, console: Console) ->
         return EXIT_JOB_FAILED
     _emit(client.transcript(job["id"], args.format), args.output, console)
     return EXIT_OK
+
+
+_Command = Callable[[argparse.Namespace, PodscribeClient, Console], int]
+_COMMANDS: dict[str, _Command] = {
+    "transcribe": _transcribe,
+    "status": _status,
+    "get": _get,
+    "list": _list,
+    "delete": _delete,
+}
+
+
+def _run(args: argparse.Namespace, client: PodscribeClient, console: Console) -> int:
+    return _COMMANDS[args.command](args, client, console)
 
 
 def main(argv: list[str] | None = None) -> int:

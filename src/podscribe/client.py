@@ -13,7 +13,7 @@ from __future__ import annotations
 import email.utils
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -131,6 +131,48 @@ class PodscribeClient:
         """GET /v1/transcriptions/<id>."""
         result: dict[str, Any] = self._request("GET", f"/v1/transcriptions/{job_id}").json()
         return result
+
+    def list_jobs(
+        self, *, status: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """GET /v1/transcriptions: one page of this key's jobs, newest first.
+
+        Args:
+            status: only jobs in this status.
+            limit: jobs per page (the API's default when omitted).
+            cursor: a previous page's ``next_cursor``, asked for with the same ``status``.
+
+        Returns:
+            ``{"items": [job, ...], "next_cursor": str | None}``.
+        """
+        params = {
+            name: str(value)
+            for name, value in (("status", status), ("limit", limit), ("cursor", cursor))
+            if value is not None
+        }
+        result: dict[str, Any] = self._request("GET", "/v1/transcriptions", params=params).json()
+        return result
+
+    def iter_jobs(
+        self, *, status: str | None = None, limit: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every job of this key, newest first, following ``next_cursor`` page by page."""
+        cursor: str | None = None
+        while True:
+            page = self.list_jobs(status=status, limit=limit, cursor=cursor)
+            yield from page["items"]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return
+
+    def delete(self, job_id: str) -> None:
+        """DELETE /v1/transcriptions/<id>: give up this key's access to the job.
+
+        Raises:
+            ApiError: 404 when the key cannot see it, 409 while it runs and this key is its
+                last.
+        """
+        self._request("DELETE", f"/v1/transcriptions/{job_id}")
 
     def transcript(self, job_id: str, fmt: str = "txt") -> str:
         """The finished transcript in ``fmt`` (txt, srt, vtt or json)."""

@@ -9,7 +9,8 @@ and the README documents every one. Rename nothing; add new classes instead.
     ├── JobError
     │   ├── JobNotFoundError           job_not_found               (404)
     │   ├── IllegalTransitionError     illegal_transition          (409)
-    │   └── JobStateConflictError      job_state_conflict          (409)
+    │   ├── JobStateConflictError      job_state_conflict          (409)
+    │   └── JobActiveError             job_active                  (409)
     ├── RequestError                   (the submit API's input errors)
     │   ├── UnauthorizedError          unauthorized                (401)
     │   ├── InvalidRequestError        invalid_request             (400)
@@ -72,6 +73,7 @@ __all__ = [
     "FetchTimeoutError",
     "IllegalTransitionError",
     "InvalidRequestError",
+    "JobActiveError",
     "JobError",
     "JobNotFoundError",
     "JobStateConflictError",
@@ -203,6 +205,14 @@ class JobStateConflictError(JobError):
     code = "job_state_conflict"
     public_message = "The job changed meanwhile; ask again."
     title = "Job state changed concurrently"
+
+
+class JobActiveError(JobError):
+    """The last key with access asked to delete a job that is still being transcribed."""
+
+    code = "job_active"
+    public_message = "The job is still being transcribed; delete it once it has ended."
+    title = "Job still active"
 
 
 class RequestError(PodscribeError):

@@ -10,7 +10,7 @@ still fails surfaces as :class:`~podscribe.errors.StorageError`, and a missing o
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tenacity import RetryError
@@ -192,3 +192,24 @@ class TranscriptStore:
             )
         except FileNotFoundError:
             return
+
+    def delete_job_objects(self, job_id: str, recorded: Iterable[str] = ()) -> list[str]:
+        """Delete every object a job may have written: each format, the checkpoint, and any
+        other name its row recorded. Missing ones are not an error.
+
+        Args:
+            job_id: the job.
+            recorded: object names the job's row points to (``transcript_objects`` values,
+                ``checkpoint_object``), in case they differ from the standard names.
+
+        Returns:
+            The names deleted (or already absent), in order.
+
+        Raises:
+            StorageError: an object could not be deleted (after the retries).
+        """
+        standard = [transcript_object_name(job_id, fmt) for fmt in TRANSCRIPT_FORMATS]
+        names = list(dict.fromkeys([*standard, checkpoint_object_name(job_id), *recorded]))
+        for name in names:
+            self.delete(name)
+        return names

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from local_emulators.processes import Started, port_open, start_process, stop_group, wait_until
 from tests.services import REDIS_URL, free_port, missing_service
@@ -99,6 +100,34 @@ def limited_submit_environment(
         storage_url=storage_url,
         **{**limits, **overrides},
     )
+
+
+@contextmanager
+def applied_environment(monkeypatch: Any, env: Mapping[str, str]) -> Iterator[dict[str, str]]:
+    """The variables set for one test (``monkeypatch`` undoes them), settings read afresh."""
+    from podscribe.settings import get_settings
+
+    _apply(monkeypatch, env)
+    try:
+        yield dict(env)
+    finally:
+        get_settings.cache_clear()
+
+
+def submit_test_client(monkeypatch: Any, **env: str) -> Any:
+    """functions-framework's test client of the real submit entry point, ``env`` applied."""
+    from functions_framework import create_app
+
+    _apply(monkeypatch, env)
+    return create_app("submit", str(SUBMIT_SOURCE), "http").test_client()
+
+
+def _apply(monkeypatch: Any, env: Mapping[str, str]) -> None:
+    from podscribe.settings import get_settings
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
 
 
 def create_topic_and_subscription(project: str) -> tuple[str, str]:

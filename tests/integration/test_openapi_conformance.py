@@ -17,11 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode, checks
 
 from podscribe.api.openapi import openapi_document
-from podscribe.settings import get_settings
 from tests.conftest import TEST_PROJECT
 from tests.integration.submit_support import (
     API_KEY,
     SUBMIT_SOURCE,
+    applied_environment,
     create_topic_and_subscription,
     limited_submit_environment,
 )
@@ -54,12 +54,9 @@ def api_schema(
         pubsub_host=pubsub_emulator,
         storage_url=gcs_emulator,
     )
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    app = create_app("submit", str(SUBMIT_SOURCE), "http")
-    yield schemathesis.openapi.from_wsgi("/v1/openapi.json", app)
-    get_settings.cache_clear()
+    with applied_environment(monkeypatch, env):
+        app = create_app("submit", str(SUBMIT_SOURCE), "http")
+        yield schemathesis.openapi.from_wsgi("/v1/openapi.json", app)
 
 
 DOCUMENT = openapi_document("http://localhost")

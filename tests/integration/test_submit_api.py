@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import srt
-from functions_framework import create_app
 from sqlalchemy.engine import Engine
 
 from podscribe.api.auth import key_fingerprint
@@ -40,11 +39,12 @@ from tests.integration.submit_support import (
     EPISODE_SPELLINGS,
     EPISODE_URL,
     OTHER_KEY,
-    SUBMIT_SOURCE,
+    applied_environment,
     create_topic_and_subscription,
     episode_url,
     limited_submit_environment,
     pull_job_ids,
+    submit_test_client,
 )
 from tests.services import free_port, throwaway_database
 
@@ -72,18 +72,12 @@ def environment(
         pubsub_host=pubsub_emulator,
         storage_url=gcs_emulator,
     )
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    yield env
-    get_settings.cache_clear()
+    with applied_environment(monkeypatch, env) as applied:
+        yield applied
 
 
 def make_client(monkeypatch: pytest.MonkeyPatch, **env: str) -> Any:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-    return create_app("submit", str(SUBMIT_SOURCE), "http").test_client()
+    return submit_test_client(monkeypatch, **env)
 
 
 @pytest.fixture
@@ -390,7 +384,7 @@ def test_input_errors_have_their_status_and_code(client: Any) -> None:
     assert_problem(client.get("/v1/nothing-here", headers=AUTH), 404, "not_found")
     response = client.delete("/v1/transcriptions", headers=AUTH)
     assert_problem(response, 405, "method_not_allowed")
-    assert response.headers["Allow"] == "POST"
+    assert response.headers["Allow"] == "GET, HEAD, POST"
 
 
 def test_rate_limits_answer_429_with_headers(

@@ -36,8 +36,9 @@ from werkzeug.wrappers import Request, Response
 
 from podscribe.api.admission import RateLimitExceededError, RequestContext, admit
 from podscribe.api.auth import Caller
-from podscribe.api.documents import job_document, job_path
-from podscribe.api.models import Health
+from podscribe.api.documents import job_document, job_model, job_path
+from podscribe.api.listing import encode_cursor, parse_list_query
+from podscribe.api.models import Health, JobList
 from podscribe.api.openapi import openapi_document
 from podscribe.api.origin import base_url
 from podscribe.api.problems import problem_response
@@ -54,7 +55,14 @@ from podscribe.errors import (
     PublishError,
     RouteNotFoundError,
 )
-from podscribe.jobs import SubmitOutcome, create_or_get_job, get_job
+from podscribe.jobs import (
+    Job,
+    SubmitOutcome,
+    create_or_get_job,
+    get_job,
+    list_jobs,
+    remove_access,
+)
 from podscribe.log import configure_logging, parse_trace_header, trace_context
 from podscribe.messaging import JobMessage, JobPublisher
 from podscribe.ratelimit import RateLimiter
@@ -297,6 +305,43 @@ class SubmitApi:
             job = get_job(conn, context.job, key_fingerprint=context.key.fingerprint)
         return _json_response(job_document(job, context.links_base))
 
+    def _list(self, context: RequestContext) -> Response:
+        query = parse_list_query(context.request.args)
+        with transaction(self.engine) as conn:
+            page = list_jobs(
+                conn,
+                key_fingerprint=context.key.fingerprint,
+                status=query.status,
+                limit=query.limit,
+                after=query.after,
+            )
+        document = JobList(
+            items=[job_model(job, context.links_base) for job in page.jobs],
+            next_cursor=(
+                encode_cursor(page.next_position, query.status) if page.next_position else None
+            ),
+        )
+        return _json_response(document.render())
+
+    def _delete(self, context: RequestContext) -> Response:
+        with transaction(self.engine) as conn:
+            removal = remove_access(conn, context.job, context.key.fingerprint)
+            if removal.job_deleted:
+                # Before the commit: should storage fail, the row stays and the caller may
+                # ask again (503), rather than objects outliving every row that names them.
+                self.store.delete_job_objects(removal.job.id, _recorded_objects(removal.job))
+        log.info(
+            "access removed",
+            extra={
+                "job_id": removal.job.id,
+                "job_deleted": removal.job_deleted,
+                "caller": context.key.short,
+            },
+        )
+        response = Response(status=204)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
     def _transcript(self, context: RequestContext) -> Response:
         query = parse_transcript_query(dict(context.request.args.items()))
         with transaction(self.engine) as conn:
@@ -354,6 +399,12 @@ class SubmitApi:
                 "caller": caller.short if caller else None,
             },
         )
+
+
+def _recorded_objects(job: Job) -> list[str]:
+    """The object names a job's row points to."""
+    recorded = list((job.transcript_objects or {}).values())
+    return [*recorded, job.checkpoint_object] if job.checkpoint_object else recorded
 
 
 def _json_response(body: Any, *, status: int = 200) -> Response:

@@ -22,6 +22,7 @@ from podscribe.errors import (
     DatabaseUnavailableError,
     EpisodeLinkError,
     InvalidRequestError,
+    JobActiveError,
     JobNotFoundError,
     MethodNotAllowedError,
     NotAnEpisodeError,
@@ -46,6 +47,7 @@ API_ERRORS: tuple[type[PodscribeError], ...] = (
     RouteNotFoundError,
     MethodNotAllowedError,
     TranscriptNotReadyError,
+    JobActiveError,
     TranscriptGoneError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
@@ -93,7 +95,8 @@ def _schemas() -> dict[str, Any]:
 def _reply(reply: Reply) -> dict[str, Any]:
     description = reply.description
     if reply.model is Problem:
-        codes = sorted({e.code for e in API_ERRORS if e.http_status == reply.status})
+        errors = reply.errors or API_ERRORS
+        codes = sorted({e.code for e in errors if e.http_status == reply.status})
         if codes:
             description += f" (code: {', '.join(f'`{code}`' for code in codes)})"
     rendered: dict[str, Any] = {"description": description}

@@ -19,7 +19,10 @@ from typing import Any
 from pydantic import BaseModel
 from werkzeug.routing import Map, Rule
 
-from podscribe.api.models import Health, Job, Problem, SubmitRequest
+from podscribe.api.listing import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
+from podscribe.api.models import Health, Job, JobList, Problem, SubmitRequest
+from podscribe.errors import JobActiveError, PodscribeError, TranscriptNotReadyError
+from podscribe.jobs import JobStatus
 from podscribe.storage import TRANSCRIPT_FORMATS
 
 __all__ = ["RATE_HEADERS", "ROUTES", "Parameter", "Reply", "Route", "url_map"]
@@ -40,6 +43,8 @@ class Reply:
         content_schema: the JSON schema of such a body (any, unless given).
         headers: ``components.headers`` names the answer carries.
         location: it carries ``Location`` (the job's URL).
+        errors: the errors a problem answer may be (all of the API's with its status, unless
+            given).
     """
 
     status: int
@@ -49,6 +54,7 @@ class Reply:
     content_schema: dict[str, Any] = field(default_factory=dict)
     headers: tuple[str, ...] = ()
     location: bool = False
+    errors: tuple[type[PodscribeError], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,11 +129,62 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
+        "/v1/transcriptions",
+        handler="list",
+        operation_id="listTranscriptions",
+        summary="The caller's jobs, newest first, a page at a time",
+        description="Only the jobs this key submitted (and has not deleted), newest "
+        "submission first. Pass a page's `next_cursor` as `cursor` for the next one, with "
+        "the same `status`; jobs submitted meanwhile do not shift later pages.",
+        query=(
+            Parameter(
+                "status",
+                {"type": "string", "enum": [status.value for status in JobStatus]},
+                "Only jobs in this status.",
+            ),
+            Parameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                f"Jobs per page (default {DEFAULT_LIMIT}).",
+            ),
+            Parameter(
+                "cursor",
+                {"type": "string", "pattern": CURSOR_PATTERN},
+                "A previous page's `next_cursor`, made under the same `status`.",
+            ),
+        ),
+        replies=(
+            Reply(200, "A page of jobs.", JobList, headers=_RATE),
+            Reply(400, "Unknown status, limit out of range, or a foreign cursor", Problem),
+        ),
+    ),
+    Route(
+        "GET",
         "/v1/transcriptions/{job_id}",
         handler="status",
         operation_id="getTranscription",
         summary="A job's status, progress, episode, timings and links",
         replies=(Reply(200, "The job.", Job, headers=_RATE), _NOT_FOUND),
+    ),
+    Route(
+        "DELETE",
+        "/v1/transcriptions/{job_id}",
+        handler="delete",
+        operation_id="deleteTranscription",
+        summary="Give up this key's access to a job",
+        description="Other keys that submitted the episode keep theirs. When no key has "
+        "access any more the job and its transcripts are deleted; the last key cannot "
+        "delete a job while it is dispatched or running (409: ask again once it ended).",
+        replies=(
+            Reply(204, "This key's access is gone.", headers=_RATE),
+            _NOT_FOUND,
+            Reply(
+                409,
+                "The job is dispatched or running and this key is its last",
+                Problem,
+                errors=(JobActiveError,),
+            ),
+        ),
     ),
     Route(
         "GET",
@@ -155,7 +212,9 @@ ROUTES: tuple[Route, ...] = (
             ),
             Reply(400, "Unknown format", Problem),
             _NOT_FOUND,
-            Reply(409, "The job has not succeeded (yet)", Problem),
+            Reply(
+                409, "The job has not succeeded (yet)", Problem, errors=(TranscriptNotReadyError,)
+            ),
             Reply(
                 410,
                 "The transcript was removed from storage; the job is now failed as "

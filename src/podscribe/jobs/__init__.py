@@ -7,6 +7,8 @@
   (:mod:`~podscribe.jobs.submissions`), claims and the sweep (:mod:`~podscribe.jobs.claims`).
   Every statement is a SQLAlchemy Core expression over :mod:`~podscribe.jobs.tables`, with
   bound parameters.
+- a key's own jobs (:mod:`~podscribe.jobs.listing`): pages of them, newest first, and giving
+  one up (the row goes with the last key).
 - :mod:`podscribe.jobs.dispatcher`: a wake-up in, one claim and one launch out.
 - :mod:`podscribe.jobs.sweeper`: the periodic repair of stalled and lost jobs.
 - :mod:`podscribe.jobs.dispatch_function`: the dispatch Cloud Function's event handlers.
@@ -23,6 +25,13 @@ from podscribe.jobs.claims import (
     claim_next_queued,
     launched_jobs,
     sweep,
+)
+from podscribe.jobs.listing import (
+    AccessRemoval,
+    JobPage,
+    ListPosition,
+    list_jobs,
+    remove_access,
 )
 from podscribe.jobs.model import (
     ACTIVE_STATUSES,
@@ -57,11 +66,14 @@ from podscribe.jobs.transitions import (
 __all__ = [
     "ACTIVE_STATUSES",
     "TRANSITIONS",
+    "AccessRemoval",
     "Claim",
     "Job",
     "JobEvent",
     "JobId",
+    "JobPage",
     "JobStatus",
+    "ListPosition",
     "SubmitOutcome",
     "SweepReport",
     "callback_urls",
@@ -74,9 +86,11 @@ __all__ = [
     "heartbeat",
     "job_history",
     "launched_jobs",
+    "list_jobs",
     "lock_job",
     "parse_job_id",
     "record_launch",
+    "remove_access",
     "requeue",
     "start_running",
     "succeed",

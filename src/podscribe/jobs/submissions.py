@@ -1,5 +1,7 @@
 """Submitting and reading jobs: what the API and the webhooks ask of the table.
 
+Listing a key's jobs and giving one up are :mod:`podscribe.jobs.listing`.
+
 The same episode is one row whoever asks (``UNIQUE (collection_id, episode_id)``); each key
 that asks is granted access in ``job_access``, with its callback URL.
 """
@@ -92,7 +94,20 @@ def create_or_get_job(
         outcome = SubmitOutcome.CREATED
     else:
         existing = conn.execute(sa.select(_jobs).where(*episode).with_for_update()).mappings()
-        job = Job.from_row(existing.one())
+        found = existing.first()
+        if found is None:
+            # Its last key deleted it between our insert and this read: insert it afresh.
+            return create_or_get_job(
+                conn,
+                collection_id=collection_id,
+                episode_id=episode_id,
+                source_url=source_url,
+                key_fingerprint=key_fingerprint,
+                requested_language=requested_language,
+                requested_model=requested_model,
+                callback_url=callback_url,
+            )
+        job = Job.from_row(found)
         outcome = SubmitOutcome.EXISTING
         if job.status is JobStatus.FAILED:
             job = requeue(conn, job.id, JobStatus.FAILED, reason="resubmitted", afresh=True)
