@@ -17,6 +17,7 @@ and the README documents every one. Rename nothing; add new classes instead.
     │   ├── PayloadTooLargeError       payload_too_large           (413)
     │   ├── UnsupportedMediaTypeError  unsupported_media_type      (415)
     │   ├── RateLimitedError           rate_limited                (429)
+    │   ├── UnsupportedLanguageError   unsupported_language        (422)
     │   ├── TranscriptNotReadyError    transcript_not_ready        (409)
     │   ├── TranscriptGoneError        transcript_gone             (410)
     │   ├── RouteNotFoundError         not_found                   (404)
@@ -100,6 +101,7 @@ __all__ = [
     "TranscriptionFailedError",
     "UnauthorizedError",
     "UnsafeDocumentError",
+    "UnsupportedLanguageError",
     "UnsupportedMediaTypeError",
     "UpstreamStatusError",
     "UpstreamThrottledError",
@@ -261,6 +263,15 @@ class RateLimitedError(RequestError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class UnsupportedLanguageError(RequestError):
+    """``language`` names no language the model that would transcribe the job knows."""
+
+    code = "unsupported_language"
+    public_message = "The model cannot transcribe that language."
+    http_status = 422
+    title = "Unsupported language"
 
 
 class TranscriptNotReadyError(RequestError):

@@ -475,3 +475,15 @@ def test_an_unexpected_failure_is_a_bare_500(
         response = submit(client)
         body = assert_problem(response, 500, "internal_error")
     assert "jobs" not in body["detail"] and "relation" not in response.get_data(as_text=True)
+
+
+def test_a_language_the_model_cannot_transcribe_queues_nothing(client: Any) -> None:
+    """Key A's "zz" (or "fr" on the English-only default) must not become the episode's job."""
+    url = episode_url(1535809341, 1000651239999)
+    for language in ("zz", "fr"):
+        body = assert_problem(submit(client, url, language=language), 422, "unsupported_language")
+        assert "tiny.en" in body["detail"]
+    assert_problem(submit(client, url, language="fr", model="base.en"), 422, "unsupported_language")
+    created = submit(client, url, key=OTHER_KEY, language="en")
+    assert created.status_code == 202, created.get_data(as_text=True)
+    assert created.get_json()["requested"] == {"language": "en", "model": None}

