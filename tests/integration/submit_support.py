@@ -114,6 +114,30 @@ def applied_environment(monkeypatch: Any, env: Mapping[str, str]) -> Iterator[di
         get_settings.cache_clear()
 
 
+@contextmanager
+def api_environment(
+    monkeypatch: Any,
+    *,
+    database_url: str,
+    pubsub_host: str,
+    storage_url: str,
+    topic: str | None = None,
+) -> Iterator[dict[str, str]]:
+    """The submit function's variables for one test: the emulators, the shared Redis with
+    counters of its own, a fresh topic unless one is given."""
+    from tests.conftest import TEST_PROJECT
+
+    env = limited_submit_environment(
+        database_url=database_url,
+        project=TEST_PROJECT,
+        topic=topic or create_topic_and_subscription(TEST_PROJECT)[0],
+        pubsub_host=pubsub_host,
+        storage_url=storage_url,
+    )
+    with applied_environment(monkeypatch, env) as applied:
+        yield applied
+
+
 def submit_test_client(monkeypatch: Any, **env: str) -> Any:
     """functions-framework's test client of the real submit entry point, ``env`` applied."""
     from functions_framework import create_app

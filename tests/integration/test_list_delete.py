@@ -33,14 +33,11 @@ from podscribe.storage import (
     checkpoint_object_name,
     transcript_object_name,
 )
-from tests.conftest import TEST_PROJECT
 from tests.integration.submit_support import (
     API_KEY,
     OTHER_KEY,
-    applied_environment,
-    create_topic_and_subscription,
+    api_environment,
     episode_url,
-    limited_submit_environment,
     submit_test_client,
 )
 
@@ -51,15 +48,12 @@ COLLECTION = 1535809341
 def environment(
     monkeypatch: pytest.MonkeyPatch, database_url: str, pubsub_emulator: str, gcs_emulator: str
 ) -> Iterator[dict[str, str]]:
-    topic, _ = create_topic_and_subscription(TEST_PROJECT)
-    env = limited_submit_environment(
+    with api_environment(
+        monkeypatch,
         database_url=database_url,
-        project=TEST_PROJECT,
-        topic=topic,
         pubsub_host=pubsub_emulator,
         storage_url=gcs_emulator,
-    )
-    with applied_environment(monkeypatch, env) as applied:
+    ) as applied:
         yield applied
 
 

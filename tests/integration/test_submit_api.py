@@ -39,10 +39,9 @@ from tests.integration.submit_support import (
     EPISODE_SPELLINGS,
     EPISODE_URL,
     OTHER_KEY,
-    applied_environment,
+    api_environment,
     create_topic_and_subscription,
     episode_url,
-    limited_submit_environment,
     pull_job_ids,
     submit_test_client,
 )
@@ -65,14 +64,13 @@ def environment(
     subscription: tuple[str, str],
 ) -> Iterator[dict[str, str]]:
     """The function's environment; each test may change it before its first request."""
-    env = limited_submit_environment(
+    with api_environment(
+        monkeypatch,
         database_url=database_url,
-        project=TEST_PROJECT,
-        topic=subscription[0],
         pubsub_host=pubsub_emulator,
         storage_url=gcs_emulator,
-    )
-    with applied_environment(monkeypatch, env) as applied:
+        topic=subscription[0],
+    ) as applied:
         yield applied
 
 
