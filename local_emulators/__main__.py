@@ -9,6 +9,9 @@ from pathlib import Path
 
 from local_emulators import profile
 from local_emulators.processes import StartupError
+from local_emulators.state import kept_secret
+from podscribe.api.auth import key_fingerprint
+from podscribe.jobs.webhooks import secret_for_key
 from podscribe.log import mask_credentials
 from podscribe.settings import Settings
 
@@ -25,6 +28,15 @@ def _up(settings: Settings, args: argparse.Namespace) -> int:
     print(f"API key:    {state.api_key}")
     if settings.webhook_secret is None and settings.webhook_secret_version is None:
         print(f"webhooks are signed with the secret in {profile.webhook_secret_path(settings)}")
+    if settings.webhook_secret_version is None:
+        # The key's own Standard Webhooks secret, derived from the master the parts sign with.
+        master = (
+            settings.webhook_secret.get_secret_value()
+            if settings.webhook_secret is not None
+            else kept_secret(profile.webhook_secret_path(settings))
+        )
+        secret = secret_for_key(master, key_fingerprint(state.api_key))
+        print(f"webhook secret of this key: {secret}")
     return 0
 
 

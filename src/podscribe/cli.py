@@ -61,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     pages.add_argument("--cursor", help="the page after the one that printed this cursor")
     delete = commands.add_parser("delete", help="give up your access to a job")
     delete.add_argument("id")
+    commands.add_parser("webhook-secret", help="print the secret that verifies your webhooks")
     return parser
 
 
@@ -133,6 +134,11 @@ def _delete(args: argparse.Namespace, client: PodscribeClient, console: Console)
     return EXIT_OK
 
 
+def _webhook_secret(args: argparse.Namespace, client: PodscribeClient, console: Console) -> int:
+    print(client.webhook_secret())
+    return EXIT_OK
+
+
 def _transcribe(args: argparse.Namespace, client: PodscribeClient, console: Console) -> int:
     job = client.submit(args.url, language=args.language, callback_url=args.callback_url)
     console.print(f"job {job['id']}: {job['status']}")
@@ -155,6 +161,7 @@ _COMMANDS: dict[str, _Command] = {
     "get": _get,
     "list": _list,
     "delete": _delete,
+    "webhook-secret": _webhook_secret,
 }
 
 

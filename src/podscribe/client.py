@@ -4,8 +4,14 @@ Two things a polling client meets that are not errors, handled here so every cal
 them: a ``429`` says how long to wait (``Retry-After``), and the client waits that long, up to
 a bound, and asks again (a refused request was not counted or acted on, so any method may be
 repeated); and a pooled keep-alive connection can be closed by the server (gunicorn drops idle
-ones after 2 s) just as a request goes out on it, so an idempotent GET that finds its
-connection dropped is sent once more, on a fresh one.
+ones after 2 s) just as a request goes out on it, so a request that finds its connection
+dropped is sent once more, on a fresh one, when repeating it is harmless: a GET, or a submit.
+
+A submit is made harmless to repeat: each :meth:`PodscribeClient.submit` sends a fresh
+``Idempotency-Key`` and every retry of that call the same one, so the server answers a retry
+whose first try was acted on (its answer lost with the connection) with that first answer,
+and never makes or requeues a job twice. A ``409 idempotency_key_in_use`` (the first try is
+still being processed) is waited out like a 429.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import email.utils
 import math
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +32,8 @@ _DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.
 """What a request on a connection the server already closed raises (not timeouts: a slow
 server asked again would only double the wait)."""
 _DEFAULT_RETRY_AFTER = 1.0
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_IN_USE = "idempotency_key_in_use"
 
 
 class ApiError(Exception):
@@ -55,7 +64,8 @@ class PodscribeClient:
         api_key: sent as ``Authorization: Bearer``.
         timeout: seconds per HTTP request.
         max_retry_wait: longest ``Retry-After`` honoured; a 429 asking for more is raised.
-        rate_limit_retries: 429s waited out per call before the last one is raised.
+        rate_limit_retries: 429s (and 409s of a submit still in flight) waited out per call
+            before the last one is raised.
         sleep: how to wait (injectable).
     """
 
@@ -90,7 +100,7 @@ class PodscribeClient:
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = self._send(method, path, **kwargs)
         for _ in range(self._rate_limit_retries):
-            if response.status_code != 429:
+            if not _wait_and_retry(response):
                 break
             wait = retry_after_seconds(response.headers.get("Retry-After"))
             if wait > self._max_retry_wait:
@@ -114,17 +124,23 @@ class PodscribeClient:
             try:
                 return self._http.request(method, path, **kwargs)
             except _DROPPED:
-                if method != "GET":
-                    raise  # a POST may have been acted on before the connection dropped
+                if method != "GET" and IDEMPOTENCY_HEADER not in kwargs.get("headers", {}):
+                    raise  # it may have been acted on, and a repeat would act again
                 # The pooled connection was closed under us; a fresh one is opened now.
                 return self._http.request(method, path, **kwargs)
         except httpx.HTTPError as error:
             raise ApiError(0, "unreachable", f"{self._http.base_url}: {error}") from error
 
     def submit(self, url: str, **options: str) -> dict[str, Any]:
-        """POST /v1/transcriptions. Returns the job document."""
+        """POST /v1/transcriptions. Returns the job document.
+
+        One fresh ``Idempotency-Key`` per call, the same on each of its retries: a retry of
+        a submission the server had acted on gets that answer and makes nothing twice.
+        """
         body = {"url": url, **{key: value for key, value in options.items() if value}}
-        result: dict[str, Any] = self._request("POST", "/v1/transcriptions", json=body).json()
+        headers = {IDEMPOTENCY_HEADER: str(uuid.uuid4())}
+        response = self._request("POST", "/v1/transcriptions", json=body, headers=headers)
+        result: dict[str, Any] = response.json()
         return result
 
     def get(self, job_id: str) -> dict[str, Any]:
@@ -165,6 +181,15 @@ class PodscribeClient:
             if not cursor:
                 return
 
+    def webhook_secret(self) -> str:
+        """GET /v1/webhook-secret: the ``whsec_...`` secret verifying this key's webhooks.
+
+        Raises:
+            ApiError: 404 ``webhooks_disabled`` when the deployment signs no webhooks.
+        """
+        secret: str = self._request("GET", "/v1/webhook-secret").json()["secret"]
+        return secret
+
     def delete(self, job_id: str) -> None:
         """DELETE /v1/transcriptions/<id>: give up this key's access to the job.
 
@@ -202,6 +227,20 @@ class PodscribeClient:
             if time.monotonic() >= deadline:
                 raise WaitTimeoutError(f"job {job_id} still {job.get('status')} after {timeout:g}s")
             time.sleep(interval)
+
+
+def _wait_and_retry(response: httpx.Response) -> bool:
+    """Whether an answer asks to be sent again after ``Retry-After``: a 429, or a 409 of a
+    submission whose first try is still in flight (nothing was done for this one)."""
+    if response.status_code == 429:
+        return True
+    if response.status_code != 409:
+        return False
+    try:
+        problem = response.json()
+    except ValueError:
+        return False
+    return isinstance(problem, dict) and problem.get("code") == _IN_USE
 
 
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float:

@@ -17,10 +17,15 @@ and the README documents every one. Rename nothing; add new classes instead.
     │   ├── PayloadTooLargeError       payload_too_large           (413)
     │   ├── UnsupportedMediaTypeError  unsupported_media_type      (415)
     │   ├── RateLimitedError           rate_limited                (429)
+    │   │   ├── TooManyActiveJobsError too_many_active_jobs        (429)
+    │   │   └── LaunchBudgetExhaustedError launch_budget_exhausted (429)
     │   ├── UnsupportedLanguageError   unsupported_language        (422)
+    │   ├── IdempotencyKeyReusedError  idempotency_key_reused      (422)
+    │   ├── IdempotencyKeyInUseError   idempotency_key_in_use      (409)
     │   ├── TranscriptNotReadyError    transcript_not_ready        (409)
     │   ├── TranscriptGoneError        transcript_gone             (410)
     │   ├── RouteNotFoundError         not_found                   (404)
+    │   ├── WebhooksDisabledError      webhooks_disabled           (404)
     │   └── MethodNotAllowedError      method_not_allowed          (405)
     ├── EpisodeLinkError               (422: a URL that names no episode)
     │   ├── NotApplePodcastsError      not_apple_podcasts
@@ -72,12 +77,15 @@ __all__ = [
     "FetchError",
     "FetchFailedError",
     "FetchTimeoutError",
+    "IdempotencyKeyInUseError",
+    "IdempotencyKeyReusedError",
     "IllegalTransitionError",
     "InvalidRequestError",
     "JobActiveError",
     "JobError",
     "JobNotFoundError",
     "JobStateConflictError",
+    "LaunchBudgetExhaustedError",
     "LaunchError",
     "MalformedMessageError",
     "MethodNotAllowedError",
@@ -95,6 +103,7 @@ __all__ = [
     "TlsVerificationError",
     "TooLargeError",
     "TooLongError",
+    "TooManyActiveJobsError",
     "TooManyRedirectsError",
     "TranscriptGoneError",
     "TranscriptNotReadyError",
@@ -106,7 +115,9 @@ __all__ = [
     "UpstreamStatusError",
     "UpstreamThrottledError",
     "WebhookSecretUnavailableError",
+    "WebhooksDisabledError",
     "WorkerFailedError",
+    "is_episode_fault",
     "is_transient",
     "public_message",
 ]
@@ -120,12 +131,15 @@ class PodscribeError(Exception):
         http_status: the HTTP status that fits when an API caller sees it.
         title: short human summary of the class of problem (problem+json ``title``).
         transient: whether trying again later may succeed.
+        episode_fault: the episode itself is the problem (it does not exist, is refused, too
+            long, not audio): trying again soon would fail the same way and spend a launch.
     """
 
     code: ClassVar[str] = "internal_error"
     http_status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal error"
     transient: ClassVar[bool] = False
+    episode_fault: ClassVar[bool] = False
     public_message: ClassVar[str] = "Something went wrong on our side; it has been logged."
     detail_public: ClassVar[bool] = False
 
@@ -134,6 +148,8 @@ class PodscribeError(Exception):
         # Classes that share a code (RequestError and InvalidRequestError) share its message:
         # the first one defined, the more general, states it.
         _PUBLIC_MESSAGES.setdefault(cls.code, cls.public_message)
+        if cls.episode_fault:
+            _EPISODE_FAULT_CODES.add(cls.code)
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -147,6 +163,12 @@ class PodscribeError(Exception):
 
 
 _PUBLIC_MESSAGES: dict[str, str] = {PodscribeError.code: PodscribeError.public_message}
+_EPISODE_FAULT_CODES: set[str] = set()
+
+
+def is_episode_fault(code: str | None) -> bool:
+    """Whether a failed job's code blames the episode (see ``PodscribeError.episode_fault``)."""
+    return code in _EPISODE_FAULT_CODES
 
 
 def public_message(code: str) -> str:
@@ -265,6 +287,22 @@ class RateLimitedError(RequestError):
         self.retry_after = retry_after
 
 
+class TooManyActiveJobsError(RateLimitedError):
+    """The key already has ``PODSCRIBE_KEY_MAX_ACTIVE_JOBS`` jobs queued or running."""
+
+    code = "too_many_active_jobs"
+    public_message = "Too many of your jobs are queued or running; wait for one to finish."
+    title = "Too many active jobs"
+
+
+class LaunchBudgetExhaustedError(RateLimitedError):
+    """The key started ``PODSCRIBE_KEY_LAUNCHES_PER_HOUR`` jobs in the last hour."""
+
+    code = "launch_budget_exhausted"
+    public_message = "This key has started as many jobs as it may this hour; see Retry-After."
+    title = "Launch budget exhausted"
+
+
 class UnsupportedLanguageError(RequestError):
     """``language`` names no language the model that would transcribe the job knows."""
 
@@ -272,6 +310,24 @@ class UnsupportedLanguageError(RequestError):
     public_message = "The model cannot transcribe that language."
     http_status = 422
     title = "Unsupported language"
+
+
+class IdempotencyKeyReusedError(RequestError):
+    """An ``Idempotency-Key`` sent again with a different request (method, path or body)."""
+
+    code = "idempotency_key_reused"
+    public_message = "This Idempotency-Key was used for a different request; use a new key."
+    http_status = 422
+    title = "Idempotency key reused"
+
+
+class IdempotencyKeyInUseError(RequestError):
+    """The first request with this ``Idempotency-Key`` is still being processed."""
+
+    code = "idempotency_key_in_use"
+    public_message = "A request with this Idempotency-Key is still being processed; retry."
+    http_status = 409
+    title = "Idempotency key in use"
 
 
 class TranscriptNotReadyError(RequestError):
@@ -297,6 +353,15 @@ class RouteNotFoundError(RequestError):
     public_message = "No resource at this path."
     http_status = 404
     title = "Not found"
+
+
+class WebhooksDisabledError(RequestError):
+    """No master webhook secret is configured: webhooks are unsigned, no key has a secret."""
+
+    code = "webhooks_disabled"
+    public_message = "Webhook signing is not configured on this deployment."
+    http_status = 404
+    title = "Webhook signing disabled"
 
 
 class MethodNotAllowedError(RequestError):
@@ -340,6 +405,7 @@ class FetchError(PodscribeError):
 
 class DownloadRefusedError(FetchError):
     code = "download_refused"
+    episode_fault = True
     public_message = "A link of this episode points at an address that is not allowed."
     http_status = 422
     title = "Address refused"
@@ -347,6 +413,7 @@ class DownloadRefusedError(FetchError):
 
 class TooLargeError(FetchError):
     code = "too_large"
+    episode_fault = True
     public_message = "A document or the audio of this episode is larger than allowed."
     http_status = 422
     title = "Too large"
@@ -368,6 +435,7 @@ class FetchFailedError(FetchError):
 
 class UpstreamStatusError(FetchError):
     code = "upstream_status"
+    episode_fault = True
     public_message = "The episode's host refused the request."
     title = "Upstream refused"
 
@@ -380,6 +448,7 @@ class UpstreamThrottledError(UpstreamStatusError):
     """The server said 429: slow down and try again later."""
 
     code = "upstream_throttled"
+    episode_fault = False
     public_message = "The episode's host is rate limiting us; submit again later."
     title = "Upstream rate limit"
     transient = True
@@ -393,18 +462,21 @@ class TlsVerificationError(FetchError):
     """The server's certificate does not verify for the host name that was asked for."""
 
     code = "tls_verification_failed"
+    episode_fault = True
     public_message = "The episode's host presented a certificate that does not verify."
     title = "TLS verification failed"
 
 
 class TooManyRedirectsError(FetchError):
     code = "too_many_redirects"
+    episode_fault = True
     public_message = "A link of this episode redirects too many times."
     title = "Too many redirects"
 
 
 class NotAudioError(FetchError):
     code = "not_audio"
+    episode_fault = True
     public_message = "The episode's enclosure is not audio."
     http_status = 422
     title = "Not audio"
@@ -412,6 +484,7 @@ class NotAudioError(FetchError):
 
 class UnsafeDocumentError(FetchError):
     code = "unsafe_document"
+    episode_fault = True
     public_message = "The episode's feed or page was refused as unsafe to parse."
     http_status = 422
     title = "Unsafe document"
@@ -419,6 +492,7 @@ class UnsafeDocumentError(FetchError):
 
 class EpisodeNotFoundError(PodscribeError):
     code = "episode_not_found"
+    episode_fault = True
     public_message = "The episode could not be found in its show's feed."
     http_status = 404
     title = "Episode not found"
@@ -426,6 +500,7 @@ class EpisodeNotFoundError(PodscribeError):
 
 class AmbiguousEpisodeError(PodscribeError):
     code = "episode_ambiguous"
+    episode_fault = True
     public_message = "The feed lists more than one episode matching this link."
     http_status = 422
     title = "Episode ambiguous"
@@ -433,6 +508,7 @@ class AmbiguousEpisodeError(PodscribeError):
 
 class TooLongError(PodscribeError):
     code = "too_long"
+    episode_fault = True
     public_message = "The episode is longer than this service accepts."
     http_status = 422
     title = "Episode too long"
@@ -440,6 +516,7 @@ class TooLongError(PodscribeError):
 
 class DecodeFailedError(PodscribeError):
     code = "decode_failed"
+    episode_fault = True
     public_message = "The episode's audio could not be decoded."
     http_status = 422
     title = "Audio could not be decoded"

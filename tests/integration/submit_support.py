@@ -59,6 +59,9 @@ def submit_environment(
         "PODSCRIBE_PUBLISH_TIMEOUT_SECONDS": "2",
         "PODSCRIBE_ALLOWED_MODELS": "tiny.en,base.en",
         "PODSCRIBE_LOG_LEVEL": "WARNING",
+        # Tests that submit hundreds of jobs from one key; the budget tests set their own.
+        "PODSCRIBE_KEY_MAX_ACTIVE_JOBS": "100000",
+        "PODSCRIBE_KEY_LAUNCHES_PER_HOUR": "100000",
     }
     if pubsub_host:
         env["PUBSUB_EMULATOR_HOST"] = pubsub_host

@@ -1,4 +1,5 @@
-"""The client and CLI against real 127.0.0.1 servers: ``Retry-After`` and dropped keep-alives.
+"""The client and CLI against real 127.0.0.1 servers: ``Retry-After``, dropped keep-alives and
+the ``Idempotency-Key`` that makes a submit safe to send again.
 
 The server is a few lines of socket code so that it can do what gunicorn does to a polling
 client: answer a request, keep the connection, and close it (without a word) just as the next
@@ -11,6 +12,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -29,12 +31,14 @@ Reply = Callable[[int, int], bytes | None]
 class Server:
     url: str
     seen: list[tuple[float, str]] = field(default_factory=list)  # (time, request line)
+    keys: list[str | None] = field(default_factory=list)  # each request's Idempotency-Key
     connections: int = 0
 
 
 def _answer(status: str, body: Mapping[str, object], *extra: str) -> bytes:
     payload = json.dumps(body).encode()
-    content_type = "application/problem+json" if status.startswith("429") else "application/json"
+    problem = status.startswith(("409", "429"))
+    content_type = "application/problem+json" if problem else "application/json"
     head = [
         f"HTTP/1.1 {status}",
         f"Content-Type: {content_type}",
@@ -43,7 +47,8 @@ def _answer(status: str, body: Mapping[str, object], *extra: str) -> bytes:
     return ("\r\n".join([*head, *extra]) + "\r\n\r\n").encode() + payload
 
 
-def _read_request(conn: socket.socket) -> str | None:
+def _read_request(conn: socket.socket) -> tuple[str, str | None] | None:
+    """The request line and the Idempotency-Key of the next request, None once closed."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(65536)
@@ -61,7 +66,16 @@ def _read_request(conn: socket.socket) -> str | None:
     )
     while len(rest) < length:
         rest += conn.recv(65536)
-    return head.split(b"\r\n")[0].decode()
+    lines = head.decode().split("\r\n")
+    key = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in lines
+            if line.lower().startswith("idempotency-key:")
+        ),
+        None,
+    )
+    return lines[0], key
 
 
 @pytest.fixture
@@ -76,8 +90,10 @@ def serve() -> Iterator[Callable[[Reply], Server]]:
         def handle(conn: socket.socket) -> None:
             with conn:
                 on_connection = 0
-                while (line := _read_request(conn)) is not None:
+                while (request := _read_request(conn)) is not None:
+                    line, key = request
                     server.seen.append((time.monotonic(), line))
+                    server.keys.append(key)
                     answer = reply(len(server.seen), on_connection)
                     on_connection += 1
                     if answer is None:
@@ -165,16 +181,63 @@ def test_a_get_on_a_dropped_keep_alive_is_sent_once_more(
     assert server.connections == 3
 
 
-def test_a_post_on_a_dropped_connection_is_not_repeated(
+def test_a_delete_on_a_dropped_connection_is_not_repeated(
     serve: Callable[[Reply], Server],
 ) -> None:
     server = serve(_closes_after_first_answer)
     with PodscribeClient(server.url, "k") as client:
         client.get(JOB["id"])
         with pytest.raises(ApiError) as raised:
-            client.submit("https://podcasts.apple.com/us/podcast/x/id1?i=2")
+            client.delete(JOB["id"])
     assert raised.value.status == 0
-    assert [line.split()[0] for _, line in server.seen] == ["GET", "POST"]
+    assert [line.split()[0] for _, line in server.seen] == ["GET", "DELETE"]
+
+
+def test_a_submit_on_a_dropped_connection_is_sent_again_with_its_key(
+    serve: Callable[[Reply], Server],
+) -> None:
+    server = serve(_closes_after_first_answer)
+    with PodscribeClient(server.url, "k") as client:
+        client.get(JOB["id"])
+        assert client.submit("https://podcasts.apple.com/us/podcast/x/id1?i=2") == JOB
+        client.submit("https://podcasts.apple.com/us/podcast/x/id1?i=3")
+    methods = [line.split()[0] for _, line in server.seen]
+    assert methods == ["GET", "POST", "POST", "POST", "POST"]
+    _, dropped, resent, dropped_next, resent_next = server.keys
+    # The server may have acted on the dropped one: the resend carries its key, so it gets
+    # that answer instead of acting twice. Each submit call has a key of its own.
+    assert dropped and uuid.UUID(dropped) and dropped == resent
+    assert dropped_next == resent_next and dropped_next != dropped
+
+
+def test_every_retry_of_a_submit_carries_its_key_and_in_flight_is_waited_out(
+    serve: Callable[[Reply], Server],
+) -> None:
+    def reply(number: int, _: int) -> bytes:
+        if number == 1:
+            problem = {"status": 429, "code": "rate_limited", "title": "t", "detail": "wait"}
+            return _answer("429 Too Many Requests", problem, "Retry-After: 0")
+        if number == 2:
+            problem = {"status": 409, "code": "idempotency_key_in_use", "title": "t", "detail": "w"}
+            return _answer("409 Conflict", problem, "Retry-After: 0")
+        return _answer("202 Accepted", JOB)
+
+    server = serve(reply)
+    with PodscribeClient(server.url, "k") as client:
+        assert client.submit("https://podcasts.apple.com/us/podcast/x/id1?i=2") == JOB
+    assert len(server.keys) == 3 and len(set(server.keys)) == 1 and server.keys[0]
+
+
+def test_another_409_is_not_retried(serve: Callable[[Reply], Server]) -> None:
+    def reply(number: int, _: int) -> bytes:
+        problem = {"status": 409, "code": "job_active", "title": "t", "detail": "running"}
+        return _answer("409 Conflict", problem, "Retry-After: 0")
+
+    server = serve(reply)
+    with PodscribeClient(server.url, "k") as client, pytest.raises(ApiError) as raised:
+        client.delete(JOB["id"])
+    assert (raised.value.status, raised.value.code) == (409, "job_active")
+    assert len(server.seen) == 1 and server.keys == [None]
 
 
 def test_retry_after_reads_seconds_and_dates() -> None:

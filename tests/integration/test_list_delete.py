@@ -9,7 +9,6 @@ without touching the other key's access.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -36,25 +35,11 @@ from podscribe.storage import (
 from tests.integration.submit_support import (
     API_KEY,
     OTHER_KEY,
-    api_environment,
     episode_url,
     submit_test_client,
 )
 
 COLLECTION = 1535809341
-
-
-@pytest.fixture
-def environment(
-    monkeypatch: pytest.MonkeyPatch, database_url: str, pubsub_emulator: str, gcs_emulator: str
-) -> Iterator[dict[str, str]]:
-    with api_environment(
-        monkeypatch,
-        database_url=database_url,
-        pubsub_host=pubsub_emulator,
-        storage_url=gcs_emulator,
-    ) as applied:
-        yield applied
 
 
 def make_client(monkeypatch: pytest.MonkeyPatch, **env: str) -> Any:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -33,14 +32,11 @@ from podscribe.settings import get_settings, load_settings
 from podscribe.storage import TRANSCRIPT_FORMATS, TranscriptStore, transcript_object_name
 from podscribe.transcription.formats import Transcript, render_json
 from podscribe.transcription.segments import Segment
-from tests.conftest import TEST_PROJECT
 from tests.integration.submit_support import (
     API_KEY,
     EPISODE_SPELLINGS,
     EPISODE_URL,
     OTHER_KEY,
-    api_environment,
-    create_topic_and_subscription,
     episode_url,
     pull_job_ids,
     submit_test_client,
@@ -48,30 +44,6 @@ from tests.integration.submit_support import (
 from tests.services import free_port, throwaway_database
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
-
-
-@pytest.fixture
-def subscription(pubsub_emulator: str) -> tuple[str, str]:
-    return create_topic_and_subscription(TEST_PROJECT)
-
-
-@pytest.fixture
-def environment(
-    monkeypatch: pytest.MonkeyPatch,
-    database_url: str,
-    pubsub_emulator: str,
-    gcs_emulator: str,
-    subscription: tuple[str, str],
-) -> Iterator[dict[str, str]]:
-    """The function's environment; each test may change it before its first request."""
-    with api_environment(
-        monkeypatch,
-        database_url=database_url,
-        pubsub_host=pubsub_emulator,
-        storage_url=gcs_emulator,
-        topic=subscription[0],
-    ) as applied:
-        yield applied
 
 
 def make_client(monkeypatch: pytest.MonkeyPatch, **env: str) -> Any:
@@ -164,24 +136,25 @@ def test_status_shows_progress_episode_timings_and_links(client: Any, engine: En
     assert "transcripts" not in body["links"]
 
 
-def test_a_failed_job_shows_its_error_and_is_retried_on_resubmission(
+def test_a_failed_job_shows_its_error_and_a_transient_failure_is_retried_on_resubmission(
     client: Any, subscription: tuple[str, str], engine: Engine
 ) -> None:
     job_id = submit(client).get_json()["id"]
     with transaction(engine) as conn:
-        fail(conn, job_id, JobStatus.QUEUED, code="episode_not_found", message="gone")
+        fail(conn, job_id, JobStatus.QUEUED, code="fetch_failed", message="10.0.0.7 reset")
     failed = client.get(f"/v1/transcriptions/{job_id}", headers=AUTH).get_json()
     assert failed["status"] == "failed"
-    # The recorded detail ("gone") is for the logs; the caller reads the code's message.
+    # The recorded detail (an address) is for the logs; the caller reads the code's message.
     assert failed["error"] == {
-        "code": "episode_not_found",
-        "message": public_message("episode_not_found"),
+        "code": "fetch_failed",
+        "message": public_message("fetch_failed"),
     }
     assert_problem(
         client.get(f"/v1/transcriptions/{job_id}/transcript?format=txt", headers=AUTH),
         409,
         "transcript_not_ready",
     )
+    # A fault of the moment (not of the episode, see test_submit_budgets.py) is tried again.
     again = submit(client)
     assert again.status_code == 202
     assert again.get_json()["id"] == job_id and again.get_json()["status"] == "queued"

@@ -25,6 +25,7 @@ from podscribe.jobs.sweeper import run_sweep
 from podscribe.messaging import JobMessage, JobPublisher
 from podscribe.settings import Settings
 from tests.conftest import TEST_PROJECT
+from tests.fakes.jobs import mark_resolved
 from tests.fakes.vertex import FakeVertex
 from tests.services import free_port
 
@@ -84,7 +85,7 @@ def submit(engine: Engine) -> Job:
             source_url="https://podcasts.apple.com/us/podcast/x/id7?i=1",
             key_fingerprint="k",
         )
-    return job
+        return mark_resolved(conn, job)
 
 
 def launched(engine: Engine, settings: Settings, launcher: VertexLauncher) -> Job:
@@ -99,7 +100,10 @@ def read(engine: Engine, job_id: str) -> Job:
         return jobs.get_job(conn, job_id)
 
 
-def test_reconciliation_fails_dead_workers_and_requeues_capacity_stockouts(
+PREEMPTED = "The replica workerpool0-0 was preempted: the spot VM was reclaimed by Compute Engine."
+
+
+def test_a_preempted_or_crashed_launch_is_launched_again_once_and_the_last_attempt_fails(
     engine: Engine,
     sweep_settings: Settings,
     vertex: FakeVertex,
@@ -108,38 +112,52 @@ def test_reconciliation_fails_dead_workers_and_requeues_capacity_stockouts(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="podscribe.jobs.transitions")
     launcher = VertexLauncher(sweep_settings)
-    cancelled = launched(engine, sweep_settings, launcher)
+    preempted = launched(engine, sweep_settings, launcher)
     stocked_out = launched(engine, sweep_settings, launcher)
+    last_try = launched(engine, sweep_settings, launcher)
     healthy = launched(engine, sweep_settings, launcher)
-    assert cancelled.launcher_ref and stocked_out.launcher_ref and healthy.launcher_ref
-    vertex.set_state(cancelled.launcher_ref, aiplatform_v1.JobState.JOB_STATE_CANCELLED)
+    assert preempted.launcher_ref and stocked_out.launcher_ref
+    assert last_try.launcher_ref and healthy.launcher_ref
+    with transaction(engine) as conn:
+        conn.execute(
+            sa.text("UPDATE jobs SET attempts = 3 WHERE id = :id"), {"id": uuid.UUID(last_try.id)}
+        )
+    vertex.set_state(preempted.launcher_ref, aiplatform_v1.JobState.JOB_STATE_FAILED, PREEMPTED)
     vertex.set_state(
         stocked_out.launcher_ref, aiplatform_v1.JobState.JOB_STATE_FAILED, INSUFFICIENT
     )
+    vertex.set_state(last_try.launcher_ref, aiplatform_v1.JobState.JOB_STATE_CANCELLED)
     vertex.set_state(healthy.launcher_ref, aiplatform_v1.JobState.JOB_STATE_RUNNING)
 
     outcome = run_sweep(engine, sweep_settings, launcher, JobPublisher(sweep_settings))
 
-    assert outcome.worker_failed == [cancelled.id]
-    assert outcome.capacity_requeued == [stocked_out.id]
-    assert outcome.republished == [stocked_out.id]
-    failed = read(engine, cancelled.id)
+    assert sorted(outcome.relaunched) == sorted([preempted.id, stocked_out.id])
+    assert outcome.worker_failed == [last_try.id]
+    assert sorted(outcome.republished) == sorted([preempted.id, stocked_out.id])
+    for job in (preempted, stocked_out):
+        requeued = read(engine, job.id)
+        assert (requeued.status, requeued.attempts) == (JobStatus.QUEUED, 1)
+    failed = read(engine, last_try.id)
     assert failed.status is JobStatus.FAILED
     assert failed.error_code == "worker_failed"
     # The launcher's reason (and its resource name) reach the logs, not the caller.
     assert failed.error_message == public_message("worker_failed")
     [logged] = [r for r in caplog.records if r.getMessage() == "job failed"]
     assert "ended cancelled: Vertex AI reports JOB_STATE_CANCELLED" in logged.__dict__["detail"]
-    requeued = read(engine, stocked_out.id)
-    assert (requeued.status, requeued.attempts) == (JobStatus.QUEUED, 1)
     assert read(engine, healthy.id).status is JobStatus.DISPATCHED
-    assert published(wakeups) == [stocked_out.id]
+    assert published(wakeups) == sorted([preempted.id, stocked_out.id])
 
-    # The re-woken job launches again (attempt 2, a new CustomJob: the old one is dead).
-    again = dispatch_message(engine, sweep_settings, launcher, JobMessage(stocked_out.id))
+    # The re-woken job launches again (attempt 2, a new CustomJob: the old one is dead) ...
+    again = dispatch_message(engine, sweep_settings, launcher, JobMessage(preempted.id))
     assert again.action is DispatchAction.LAUNCHED
     assert again.attempts == 2
-    assert again.launcher_ref != stocked_out.launcher_ref
+    assert again.launcher_ref != preempted.launcher_ref
+    assert len(vertex.creates_for(preempted.id)) == 2
+    # ... once: a duplicate wake-up and a second sweep launch nothing more.
+    duplicate = dispatch_message(engine, sweep_settings, launcher, JobMessage(preempted.id))
+    assert duplicate.action is DispatchAction.SKIPPED
+    run_sweep(engine, sweep_settings, launcher, JobPublisher(sweep_settings))
+    assert len(vertex.creates_for(preempted.id)) == 2
 
 
 def test_expired_leases_are_requeued_or_failed_and_lost_wakeups_republished(

@@ -1,27 +1,37 @@
-"""Webhooks delivered to a loopback receiver through the SSRF guard, signed, retried."""
+"""Webhooks delivered to loopback receivers through the SSRF guard: signed per key (Standard
+Webhooks, checked with the ``standardwebhooks`` package), logged by host, never redirected."""
 
 from __future__ import annotations
 
 import base64
 import json
 import logging
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from local_emulators.loopback_server import FixtureServer, Reply
 from podscribe import jobs
 from podscribe.db import transaction
 from podscribe.errors import public_message
-from podscribe.jobs import Job, JobStatus
-from podscribe.jobs.webhooks import SIGNATURE_HEADER, notify, notify_finished, verify
+from podscribe.jobs import JobStatus
+from podscribe.jobs.outbox import DeliveryStatus
+from podscribe.jobs.webhooks import (
+    ID_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    notify_finished,
+    secret_for_key,
+    verify,
+)
 from podscribe.log import CloudLoggingFormatter
-from podscribe.settings import Settings, load_settings
+from podscribe.settings import load_settings
 from tests.fakes.cloudsql import authorized_user_file
-
-SECRET = "whsec-test"
+from tests.integration.webhook_support import MASTER, deliveries, ended_job, hook_settings
 
 
 @pytest.fixture
@@ -30,51 +40,24 @@ def receiver() -> Iterator[FixtureServer]:
         yield server
 
 
-def hook_settings(receiver: FixtureServer, **overrides: object) -> Settings:
-    return load_settings(
-        env="local",
-        ssrf_allow=[receiver.host_port],
-        webhook_secret=SECRET,
-        idle_timeout_seconds=5,
-        **overrides,
-    )
-
-
-def finished_job(
-    engine: Engine,
-    status: JobStatus,
-    *,
-    code: str = "not_audio",
-    message: str = "HTML",
-) -> Job:
-    with transaction(engine) as conn:
-        job, _ = jobs.create_or_get_job(
-            conn,
-            collection_id=1,
-            episode_id=2,
-            source_url="https://x",
-            key_fingerprint="k",
-            callback_url="http://hooks.example/ignored",
-        )
-        jobs.claim_for_dispatch(conn, job.id, lease_seconds=60, max_attempts=3)
-        jobs.start_running(conn, job.id, lease_seconds=60)
-        if status is JobStatus.SUCCEEDED:
-            return jobs.succeed(conn, job.id, transcript_objects={"txt": "t"})
-        return jobs.fail(conn, job.id, JobStatus.RUNNING, code=code, message=message)
-
-
-def test_a_finished_job_is_posted_signed(engine: Engine, receiver: FixtureServer) -> None:
+def test_a_finished_job_is_posted_signed_for_its_key(
+    engine: Engine, receiver: FixtureServer
+) -> None:
     receiver.route("/hook", Reply(status=204, content_type=None))
     settings = hook_settings(receiver, public_base_url="https://api.example")
-    job = finished_job(engine, JobStatus.SUCCEEDED)
-    deliveries = notify(job, [receiver.url("/hook")], settings)
-    assert [(d.delivered, d.status) for d in deliveries] == [(True, 204)]
+    job = ended_job(engine, JobStatus.SUCCEEDED, {"key-a": receiver.url("/hook")})
+    notify_finished(engine, settings, [job.id])
     [request] = receiver.requests
     assert request.method == "POST"
     assert request.headers["Content-Type"] == "application/json"
-    assert verify(request.body, request.headers[SIGNATURE_HEADER], SECRET)
-    assert not verify(request.body + b" ", request.headers[SIGNATURE_HEADER], SECRET)
-    body = json.loads(request.body)
+    [delivery] = deliveries(engine, job.id)
+    assert (delivery.status, delivery.last_status) == (DeliveryStatus.DELIVERED, 204)
+    assert request.headers[ID_HEADER] == delivery.id
+    secret = secret_for_key(MASTER, "key-a")
+    # A third party's verifier (Standard Webhooks' own package) and ours agree.
+    body = Webhook(secret).verify(request.body, request.headers)
+    assert verify(request.body, request.headers, secret)
+    assert not verify(request.body + b" ", request.headers, secret)
     assert body["type"] == "transcription.succeeded"
     assert body["id"] == job.id
     assert body["transcripts"]["srt"] == (
@@ -82,10 +65,59 @@ def test_a_finished_job_is_posted_signed(engine: Engine, receiver: FixtureServer
     )
 
 
+def test_each_key_is_signed_with_its_own_secret(engine: Engine, receiver: FixtureServer) -> None:
+    receiver.route("/a", Reply(status=200))
+    receiver.route("/b", Reply(status=200))
+    callbacks = {"key-a": receiver.url("/a"), "key-b": receiver.url("/b")}
+    job = ended_job(engine, JobStatus.SUCCEEDED, callbacks)
+    notify_finished(engine, hook_settings(receiver), [job.id])
+    by_path = {request.path: request for request in receiver.requests}
+    assert set(by_path) == {"/a", "/b"}
+    own = {"/a": "key-a", "/b": "key-b"}
+    for path, request in by_path.items():
+        other = "key-b" if own[path] == "key-a" else "key-a"
+        Webhook(secret_for_key(MASTER, own[path])).verify(request.body, request.headers)
+        with pytest.raises(WebhookVerificationError):
+            Webhook(secret_for_key(MASTER, other)).verify(request.body, request.headers)
+        with pytest.raises(WebhookVerificationError):  # nor with the master itself
+            Webhook(base64.b64encode(MASTER.encode()).decode()).verify(
+                request.body, request.headers
+            )
+    assert by_path["/a"].headers[ID_HEADER] != by_path["/b"].headers[ID_HEADER]
+
+
+def test_a_delivery_replayed_to_another_receiver_fails_there(engine: Engine) -> None:
+    with FixtureServer() as receiver_a, FixtureServer() as receiver_b:
+        receiver_a.route("/hook", Reply(status=200))
+        receiver_b.route("/hook", Reply(status=200))
+        settings = hook_settings(receiver_a, receiver_b)
+        job = ended_job(engine, JobStatus.SUCCEEDED, {"key-a": receiver_a.url("/hook")})
+        notify_finished(engine, settings, [job.id])
+        [captured] = receiver_a.requests
+        Webhook(secret_for_key(MASTER, "key-a")).verify(captured.body, captured.headers)
+        # Receiver A (or anyone who saw its traffic) sends the event on to B, headers and all.
+        replay = urllib.request.Request(
+            receiver_b.url("/hook"),
+            data=captured.body,
+            headers={
+                name: captured.headers[name]
+                for name in (ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER, "Content-Type")
+            },
+            method="POST",
+        )
+        with urllib.request.urlopen(replay, timeout=5) as answer:
+            assert answer.status == 200
+        [replayed] = receiver_b.requests
+    assert replayed.body == captured.body
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret_for_key(MASTER, "key-b")).verify(replayed.body, replayed.headers)
+    assert not verify(replayed.body, replayed.headers, secret_for_key(MASTER, "key-b"))
+
+
 def test_a_failed_job_carries_its_error(engine: Engine, receiver: FixtureServer) -> None:
     receiver.route("/hook", Reply(status=200, body=b"ok"))
-    job = finished_job(engine, JobStatus.FAILED)
-    notify(job, [receiver.url("/hook")], hook_settings(receiver))
+    job = ended_job(engine, JobStatus.FAILED, {"k": receiver.url("/hook")})
+    notify_finished(engine, hook_settings(receiver), [job.id])
     body = json.loads(receiver.requests[0].body)
     assert body["type"] == "transcription.failed"
     assert body["error"] == {"code": "not_audio", "message": public_message("not_audio")}
@@ -98,8 +130,14 @@ def test_a_guard_refusal_reaches_the_receiver_as_its_code_only(
     refusal = "refused to fetch http://db.internal:5432/x: db.internal resolves to 10.9.8.7"
     receiver.route("/hook", Reply(status=200, body=b"ok"))
     with caplog.at_level(logging.WARNING, logger="podscribe.jobs.transitions"):
-        job = finished_job(engine, JobStatus.FAILED, code="download_refused", message=refusal)
-    notify(job, [receiver.url("/hook")], hook_settings(receiver))
+        job = ended_job(
+            engine,
+            JobStatus.FAILED,
+            {"k": receiver.url("/hook")},
+            code="download_refused",
+            message=refusal,
+        )
+    notify_finished(engine, hook_settings(receiver), [job.id])
     raw = receiver.requests[0].body.decode()
     assert json.loads(raw)["error"] == {
         "code": "download_refused",
@@ -117,33 +155,63 @@ def test_callback_urls_are_logged_by_host_only(
     receiver.route("/hooks/gone", Reply(status=404))
     delivered = receiver.url("/hooks/T0/B0/s3cr3tpath") + "?token=qs-secret"
     refused = receiver.url("/hooks/gone").replace("://", "://user:pw-secret@") + "?sig=abc"
-    job = finished_job(engine, JobStatus.SUCCEEDED)
+    job = ended_job(engine, JobStatus.SUCCEEDED, {"key-a": delivered, "key-b": refused})
     formatter = CloudLoggingFormatter("test")
     with caplog.at_level(logging.INFO, logger="podscribe.jobs.webhooks"):
-        notify(job, [delivered, refused], hook_settings(receiver, webhook_attempts=1))
+        notify_finished(engine, hook_settings(receiver, webhook_attempts=1), [job.id])
     lines = [json.loads(formatter.format(record)) for record in caplog.records]
-    assert {line["message"] for line in lines} == {"webhook delivered", "webhook not delivered"}
+    # The URL with credentials in it is the guard's to refuse: given up at once.
+    assert {line["message"] for line in lines} == {
+        "webhook delivered",
+        "webhook not delivered",
+        "webhook abandoned",
+    }
     text = json.dumps(lines)
     for secret in ("s3cr3tpath", "qs-secret", "pw-secret", "/hooks", "sig=abc"):
         assert secret not in text
     assert {line["host"] for line in lines} == {f"http://{receiver.host_port}"}
+    # Nor does the outbox keep the URL's text in its error: our code.
+    gone = next(d for d in deliveries(engine, job.id) if d.key_fingerprint == "key-b")
+    assert (gone.status, gone.last_error) == (DeliveryStatus.ABANDONED, "download_refused")
 
 
-def test_server_errors_are_retried_then_delivered(engine: Engine, receiver: FixtureServer) -> None:
+def test_any_other_answer_than_2xx_is_tried_again_later(
+    engine: Engine, receiver: FixtureServer
+) -> None:
+    receiver.route("/gone", Reply(status=404))
+    job = ended_job(engine, JobStatus.SUCCEEDED, {"k": receiver.url("/gone")})
+    notify_finished(engine, hook_settings(receiver, webhook_attempts=3), [job.id])
+    # A 4xx is not retried within the round (it is no blip), but the sweep asks again.
+    assert len(receiver.requests) == 1
+    [delivery] = deliveries(engine, job.id)
+    assert (delivery.status, delivery.last_status, delivery.last_error) == (
+        DeliveryStatus.PENDING,
+        404,
+        "upstream_status",
+    )
+    assert delivery.next_attempt_at > delivery.created_at
+
+
+def test_server_errors_are_retried_in_the_round_then_delivered(
+    engine: Engine, receiver: FixtureServer
+) -> None:
     answers = iter([503, 500, 200])
     receiver.route("/hook", lambda _request: Reply(status=next(answers)))
-    job = finished_job(engine, JobStatus.SUCCEEDED)
-    [delivery] = notify(job, [receiver.url("/hook")], hook_settings(receiver, webhook_attempts=3))
-    assert delivery.delivered
+    job = ended_job(engine, JobStatus.SUCCEEDED, {"k": receiver.url("/hook")})
+    notify_finished(engine, hook_settings(receiver, webhook_attempts=3), [job.id])
     assert len(receiver.requests) == 3
+    # One delivery, one id on every try; each try signed at its own time.
+    assert len({request.headers[ID_HEADER] for request in receiver.requests}) == 1
+    [delivery] = deliveries(engine, job.id)
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.DELIVERED, 1)
 
 
 def test_redirects_are_not_followed(engine: Engine, receiver: FixtureServer) -> None:
     receiver.redirect("/hook", receiver.url("/elsewhere"), status=307)
-    job = finished_job(engine, JobStatus.SUCCEEDED)
-    [delivery] = notify(job, [receiver.url("/hook")], hook_settings(receiver))
-    assert not delivery.delivered
-    assert delivery.error == "upstream_status"
+    job = ended_job(engine, JobStatus.SUCCEEDED, {"k": receiver.url("/hook")})
+    notify_finished(engine, hook_settings(receiver), [job.id])
+    [delivery] = deliveries(engine, job.id)
+    assert (delivery.status, delivery.last_error) == (DeliveryStatus.PENDING, "upstream_status")
     assert receiver.paths_requested() == ["/hook"]
 
 
@@ -153,17 +221,26 @@ def test_redirects_are_not_followed(engine: Engine, receiver: FixtureServer) -> 
 def test_internal_addresses_are_refused_without_a_request(
     engine: Engine, receiver: FixtureServer, url: str
 ) -> None:
-    job = finished_job(engine, JobStatus.SUCCEEDED)
-    [delivery] = notify(job, [url], hook_settings(receiver))
-    assert (delivery.delivered, delivery.error) == (False, "download_refused")
+    job = ended_job(engine, JobStatus.SUCCEEDED, {"k": url})
+    notify_finished(engine, hook_settings(receiver), [job.id])
+    [delivery] = deliveries(engine, job.id)
+    # Given up at once: asking again would only ask the guard again.
+    assert (delivery.status, delivery.last_error) == (DeliveryStatus.ABANDONED, "download_refused")
+    assert receiver.requests == []
 
 
 def test_nothing_is_sent_for_a_running_job(engine: Engine, receiver: FixtureServer) -> None:
     with transaction(engine) as conn:
         job, _ = jobs.create_or_get_job(
-            conn, collection_id=1, episode_id=3, source_url="https://x", key_fingerprint="k"
+            conn,
+            collection_id=1,
+            episode_id=3,
+            source_url="https://x",
+            key_fingerprint="k",
+            callback_url=receiver.url("/hook"),
         )
-    assert notify(job, [receiver.url("/hook")], hook_settings(receiver)) == []
+    notify_finished(engine, hook_settings(receiver), [job.id])
+    assert deliveries(engine) == []
     assert receiver.requests == []
 
 
@@ -184,14 +261,27 @@ def test_notify_finished_posts_to_every_registered_callback(
             )
         jobs.claim_for_dispatch(conn, job.id, lease_seconds=0, max_attempts=1)
     with transaction(engine) as conn:
+        # The sweep fails the job: its deliveries are written in that same transaction.
         assert jobs.sweep(conn, max_attempts=1, requeue_after_seconds=60).failed == [job.id]
     notify_finished(engine, hook_settings(receiver), [job.id, job.id])
     assert sorted(receiver.paths_requested()) == ["/a", "/b"]
     bodies = [json.loads(request.body) for request in receiver.requests]
     assert {body["error"]["code"] for body in bodies} == {"attempts_exhausted"}
+    assert {d.key_fingerprint for d in deliveries(engine, job.id)} == {"key-a", "key-b"}
 
 
-def test_the_secret_can_come_from_secret_manager(
+def test_without_a_master_secret_deliveries_are_unsigned(
+    engine: Engine, receiver: FixtureServer
+) -> None:
+    receiver.route("/hook", Reply(status=200))
+    job = ended_job(engine, JobStatus.SUCCEEDED, {"k": receiver.url("/hook")})
+    notify_finished(engine, hook_settings(receiver, webhook_secret=None), [job.id])
+    [request] = receiver.requests
+    assert SIGNATURE_HEADER not in {name.lower() for name in request.headers}
+    assert request.headers[ID_HEADER] == deliveries(engine, job.id)[0].id
+
+
+def test_the_master_secret_can_come_from_secret_manager(
     engine: Engine, receiver: FixtureServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     version = "projects/podscribe-prod/secrets/webhook-secret/versions/latest"
@@ -214,14 +304,13 @@ def test_the_secret_can_come_from_secret_manager(
             webhook_secret_version=version,
             secret_manager_endpoint=secret_manager.base_url,
         )
-        job = finished_job(engine, JobStatus.SUCCEEDED)
-        [delivery] = notify(job, [receiver.url("/hook")], settings)
+        job = ended_job(engine, JobStatus.SUCCEEDED, {"key-a": receiver.url("/hook")})
+        notify_finished(engine, settings, [job.id])
         [access] = secret_manager.requests
-    assert delivery.delivered
     headers = {name.lower(): value for name, value in access.headers.items()}
     assert headers["authorization"] == "Bearer sm-test-token"
     [request] = receiver.requests
-    assert verify(request.body, request.headers[SIGNATURE_HEADER], "from-secret-manager")
+    Webhook(secret_for_key("from-secret-manager", "key-a")).verify(request.body, request.headers)
 
 
 def test_an_unreadable_secret_sends_nothing_unsigned(
@@ -237,7 +326,12 @@ def test_an_unreadable_secret_sends_nothing_unsigned(
             webhook_secret_version="projects/p/secrets/missing/versions/1",
             secret_manager_endpoint=secret_manager.base_url,
         )
-        job = finished_job(engine, JobStatus.SUCCEEDED)
-        [delivery] = notify(job, [receiver.url("/hook")], settings)
-    assert (delivery.delivered, delivery.error) == (False, "webhook_secret_unavailable")
+        job = ended_job(engine, JobStatus.SUCCEEDED, {"k": receiver.url("/hook")})
+        notify_finished(engine, settings, [job.id])
     assert receiver.requests == []
+    # Kept for the sweep: once the secret can be read, the delivery goes out signed.
+    [delivery] = deliveries(engine, job.id)
+    assert (delivery.status, delivery.last_error) == (
+        DeliveryStatus.PENDING,
+        "webhook_secret_unavailable",
+    )

@@ -53,8 +53,9 @@ LAUNCHER = {
     "PODSCRIBE_VERTEX_NETWORK",
 }
 # Links (job documents, OpenAPI, webhooks sent by dispatch, the sweep and the job) never
-# follow a request's Host: every function is told the public base URL.
-LINKS = {"PODSCRIBE_PUBLIC_BASE_URL"}
+# follow a request's Host: every function is told the public base URL. Every function signs
+# (or, submit, derives a key's secret) with the master webhook secret, read by resource name.
+LINKS = {"PODSCRIBE_PUBLIC_BASE_URL", "PODSCRIBE_WEBHOOK_SECRET_VERSION"}
 REQUIRED_SETTINGS = {
     "submit": DATABASE
     | PLATFORM
@@ -78,6 +79,8 @@ EXPECTED_GRANTS = {
         ("submit", "bucket", "${var.transcripts_bucket}", "storage.objectViewer"),
         ("submit", "secret", "${var.api_keys_secret_id}", "secretmanager.secretAccessor"),
         ("submit", "secret", "${var.redis_url_secret_id}", "secretmanager.secretAccessor"),
+        # Each key's webhook secret is derived from the master (GET /v1/webhook-secret).
+        ("submit", "secret", "${var.webhook_secret_id}", "secretmanager.secretAccessor"),
         ("dispatch", "project", "${var.project_id}", "aiplatform.user"),
         ("dispatch", "project", "${var.project_id}", "cloudsql.client"),
         ("dispatch", "project", "${var.project_id}", "cloudsql.instanceUser"),

@@ -34,26 +34,29 @@ from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Request, Response
 
+from podscribe.api import idempotency
 from podscribe.api.admission import RateLimitExceededError, RequestContext, admit
 from podscribe.api.auth import Caller
 from podscribe.api.documents import job_document, job_model, job_path
 from podscribe.api.listing import encode_cursor, parse_list_query
-from podscribe.api.models import Health, JobList
+from podscribe.api.models import Health, JobList, SubmitRequest, WebhookSecret
 from podscribe.api.openapi import openapi_document
 from podscribe.api.origin import base_url
 from podscribe.api.problems import problem_response
 from podscribe.api.routes import ROUTES, Route, url_map
 from podscribe.api.transcripts import transcript_response
-from podscribe.api.validation import parse_submit_request, parse_transcript_query
+from podscribe.api.validation import Submission, parse_submit_request, parse_transcript_query
 from podscribe.db import create_db_engine, transaction
 from podscribe.errors import (
     DatabaseUnavailableError,
+    IdempotencyKeyInUseError,
     InvalidRequestError,
     MethodNotAllowedError,
     PayloadTooLargeError,
     PodscribeError,
     PublishError,
     RouteNotFoundError,
+    WebhooksDisabledError,
 )
 from podscribe.jobs import (
     Job,
@@ -63,6 +66,8 @@ from podscribe.jobs import (
     list_jobs,
     remove_access,
 )
+from podscribe.jobs.outbox import webhook_state
+from podscribe.jobs.webhooks import key_secret
 from podscribe.log import configure_logging, parse_trace_header, trace_context
 from podscribe.messaging import JobMessage, JobPublisher
 from podscribe.ratelimit import RateLimiter
@@ -266,18 +271,45 @@ class SubmitApi:
         return _json_response(openapi_document(self._base_url(context.request)))
 
     def _submit(self, context: RequestContext) -> Response:
+        key = idempotency.parse_idempotency_key(
+            context.request.headers.getlist(idempotency.IDEMPOTENCY_HEADER)
+        )
         submission = parse_submit_request(context.request, self.settings)
-        with transaction(self.engine) as conn:
-            job, outcome = create_or_get_job(
-                conn,
-                collection_id=submission.episode.collection_id,
-                episode_id=submission.episode.episode_id,
-                source_url=submission.url,
-                key_fingerprint=context.key.fingerprint,
-                requested_language=submission.language,
-                requested_model=submission.model,
-                callback_url=submission.callback_url,
-            )
+        reservation: idempotency.Reservation | None = None
+        if key is not None:
+            held = self._hold_idempotency_key(context, key, submission)
+            if isinstance(held, Response):
+                return held  # the first answer replayed, or 409 while it is in flight
+            reservation = held
+        try:
+            with transaction(self.engine) as conn:
+                job, outcome = create_or_get_job(
+                    conn,
+                    collection_id=submission.episode.collection_id,
+                    episode_id=submission.episode.episode_id,
+                    source_url=submission.url,
+                    key_fingerprint=context.key.fingerprint,
+                    transcript_model=submission.transcript_model,
+                    transcript_language=submission.transcript_language,
+                    requested_language=submission.language,
+                    requested_model=submission.model,
+                    callback_url=submission.callback_url,
+                    failed_retry_after_seconds=self.settings.failed_retry_after_seconds,
+                    budget=self.settings,
+                )
+                status = 200 if outcome is SubmitOutcome.EXISTING else 202
+                body = job_document(job, context.links_base)
+                location = f"{context.links_base}{job_path(job.id)}"
+                # In the job's transaction: the answer is stored exactly when its effect is.
+                if reservation is not None and not idempotency.complete(
+                    conn, reservation, status=status, body=body, location=location
+                ):
+                    log.warning("idempotency key taken over meanwhile; answer not stored")
+        except Exception:
+            if reservation is not None:
+                # Only successes are stored: the caller may fix this and send the key again.
+                idempotency.release(self.engine, reservation)
+            raise
         if outcome is not SubmitOutcome.EXISTING:
             self._wake(job.id)
         log.info(
@@ -285,9 +317,40 @@ class SubmitApi:
             outcome.value,
             extra={"job_id": job.id, "outcome": outcome.value, "caller": context.key.short},
         )
-        status = 200 if outcome is SubmitOutcome.EXISTING else 202
-        response = _json_response(job_document(job, context.links_base), status=status)
-        response.headers["Location"] = f"{context.links_base}{job_path(job.id)}"
+        response = _json_response(body, status=status)
+        response.headers["Location"] = location
+        return response
+
+    def _hold_idempotency_key(
+        self, context: RequestContext, key: str, submission: Submission
+    ) -> idempotency.Reservation | Response:
+        """Reserve a submission's ``Idempotency-Key``, or answer for it: the key's first
+        answer replayed, or ``409 idempotency_key_in_use`` while that is still in flight.
+
+        Raises:
+            IdempotencyKeyReusedError: the key was sent with another request (422).
+        """
+        fields = {name: getattr(submission, name) for name in SubmitRequest.model_fields}
+        try:
+            held = idempotency.reserve(
+                self.engine,
+                key_fingerprint=context.key.fingerprint,
+                idempotency_key=key,
+                request_hash=idempotency.request_hash(
+                    context.request.method, context.request.path, fields
+                ),
+                ttl=idempotency.entry_ttl(self.settings),
+            )
+        except IdempotencyKeyInUseError as error:
+            retry = {"Retry-After": str(idempotency.IN_USE_RETRY_AFTER)}
+            return problem_response(error, instance=context.request.path, headers=retry)
+        if isinstance(held, idempotency.Reservation):
+            return held
+        log.info("submission replayed", extra={"caller": context.key.short})
+        response = _json_response(held.body, status=held.status)
+        if held.location:
+            response.headers["Location"] = held.location
+        response.headers[idempotency.REPLAYED_HEADER] = "true"
         return response
 
     def _wake(self, job_id: str) -> None:
@@ -303,7 +366,15 @@ class SubmitApi:
     def _status(self, context: RequestContext) -> Response:
         with transaction(self.engine) as conn:
             job = get_job(conn, context.job, key_fingerprint=context.key.fingerprint)
-        return _json_response(job_document(job, context.links_base))
+            webhook = webhook_state(conn, job.id, context.key.fingerprint)
+        return _json_response(job_document(job, context.links_base, webhook))
+
+    def _webhook_secret(self, context: RequestContext) -> Response:
+        secret = key_secret(self.settings, context.key.fingerprint)
+        if secret is None:
+            raise WebhooksDisabledError("no webhook secret is configured; webhooks are unsigned")
+        # _json_response answers Cache-Control: no-store, as a secret must be.
+        return _json_response(WebhookSecret(secret=secret).render())
 
     def _list(self, context: RequestContext) -> Response:
         query = parse_list_query(context.request.args)

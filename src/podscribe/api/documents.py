@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from podscribe.api import models
 from podscribe.jobs import Job, JobStatus
+from podscribe.jobs.outbox import WebhookState
 from podscribe.storage import TRANSCRIPT_FORMATS
 
 __all__ = ["job_document", "job_model", "job_path", "transcript_links"]
@@ -28,18 +29,19 @@ def transcript_links(job_id: str | uuid.UUID, base_url: str) -> dict[str, str]:
     return {fmt: f"{transcript_url}?format={fmt}" for fmt in TRANSCRIPT_FORMATS}
 
 
-def job_model(job: Job, base_url: str) -> models.Job:
+def job_model(job: Job, base_url: str, webhook: WebhookState | None = None) -> models.Job:
     """The API model of a job row.
 
     Args:
         job: the row.
         base_url: scheme and host links are built on (no trailing slash).
+        webhook: the caller's webhook (:func:`podscribe.jobs.outbox.webhook_state`), if any.
 
     Returns:
         ``id``, ``status``, ``progress``, ``attempts``, ``source_url``, ``apple`` ids,
         ``episode`` (once resolved), ``requested``/``transcription`` settings, ``timings``,
-        ``error`` (failed jobs), ``partial_transcript`` (running jobs with a checkpoint) and
-        ``links`` (self, and each transcript format once succeeded).
+        ``error`` (failed jobs), ``partial_transcript`` (running jobs with a checkpoint),
+        ``links`` (self, and each transcript format once succeeded) and ``webhook``.
     """
     self_url = f"{base_url}{job_path(job.id)}"
     partial_available = job.status is JobStatus.RUNNING and bool(job.checkpoint_object)
@@ -84,9 +86,23 @@ def job_model(job: Job, base_url: str) -> models.Job:
                 f"{self_url}/transcript?format=json&partial=true" if partial_available else None
             ),
         ),
+        webhook=_webhook_model(webhook),
     )
 
 
-def job_document(job: Job, base_url: str) -> dict[str, Any]:
+def _webhook_model(state: WebhookState | None) -> models.WebhookDelivery | None:
+    if state is None:
+        return None
+    return models.WebhookDelivery(
+        url=state.url,
+        status=state.status.value,
+        attempts=state.attempts,
+        last_status=state.last_status,
+        next_attempt_at=state.next_attempt_at,
+        delivered_at=state.delivered_at,
+    )
+
+
+def job_document(job: Job, base_url: str, webhook: WebhookState | None = None) -> dict[str, Any]:
     """The API representation of a job, as JSON-ready data (see :func:`job_model`)."""
-    return job_model(job, base_url).render()
+    return job_model(job, base_url, webhook).render()

@@ -51,8 +51,10 @@ __all__ = [
     "SubmitRequest",
     "TranscriptFormat",
     "TranscriptionSettings",
+    "WebhookDelivery",
     "WebhookError",
     "WebhookEvent",
+    "WebhookSecret",
     "WhisperModel",
 ]
 
@@ -282,6 +284,29 @@ class JobLinks(_Document):
     partial_transcript: Uri | None = None
 
 
+class WebhookDelivery(_Document):
+    """The caller's own webhook for a job: where it goes and how its delivery stands."""
+
+    url: str
+    status: Literal["none", "pending", "delivered", "abandoned"] = Field(
+        description="`none` until the job ends; `pending` while tried (with backoff, for "
+        "`PODSCRIBE_WEBHOOK_RETRY_HOURS`); `delivered` once a 2xx came back (never sent "
+        "again); `abandoned` when given up."
+    )
+    attempts: int = Field(ge=0, description="Delivery rounds so far.")
+    last_status: int | None = Field(description="The receiver's last HTTP status.")
+    next_attempt_at: Timestamp | None = Field(description="When a pending delivery is tried next.")
+    delivered_at: Timestamp | None
+
+
+class WebhookSecret(_Document):
+    """The caller's webhook signing secret (``GET /v1/webhook-secret``)."""
+
+    secret: str = Field(
+        description="`whsec_<base64>`: verifies this key's deliveries (Standard Webhooks)."
+    )
+
+
 class Job(_Document):
     """A job as the API shows it (``POST`` and ``GET`` alike)."""
 
@@ -301,6 +326,11 @@ class Job(_Document):
     error: JobError | None = Field(description="Why a failed job failed; null otherwise.")
     partial_transcript: PartialTranscript
     links: JobLinks
+    webhook: WebhookDelivery | None = Field(
+        None,
+        description="This key's webhook (``GET`` only; null in the ``POST`` answer, and when "
+        "the key registered no `callback_url`).",
+    )
 
 
 class JobList(_Document):

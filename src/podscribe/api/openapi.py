@@ -15,15 +15,26 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from podscribe import __version__
-from podscribe.api.models import Health, Job, JobList, Problem, SubmitRequest, WebhookEvent
+from podscribe.api.models import (
+    Health,
+    Job,
+    JobList,
+    Problem,
+    SubmitRequest,
+    WebhookEvent,
+    WebhookSecret,
+)
 from podscribe.api.problems import PROBLEM_CONTENT_TYPE
 from podscribe.api.routes import RATE_HEADERS, ROUTES, Parameter, Reply, Route
 from podscribe.errors import (
     DatabaseUnavailableError,
     EpisodeLinkError,
+    IdempotencyKeyInUseError,
+    IdempotencyKeyReusedError,
     InvalidRequestError,
     JobActiveError,
     JobNotFoundError,
+    LaunchBudgetExhaustedError,
     MethodNotAllowedError,
     NotAnEpisodeError,
     NotApplePodcastsError,
@@ -32,11 +43,13 @@ from podscribe.errors import (
     RateLimitedError,
     RouteNotFoundError,
     StorageError,
+    TooManyActiveJobsError,
     TranscriptGoneError,
     TranscriptNotReadyError,
     UnauthorizedError,
     UnsupportedLanguageError,
     UnsupportedMediaTypeError,
+    WebhooksDisabledError,
 )
 
 __all__ = ["API_ERRORS", "openapi_document"]
@@ -46,6 +59,7 @@ API_ERRORS: tuple[type[PodscribeError], ...] = (
     UnauthorizedError,
     JobNotFoundError,
     RouteNotFoundError,
+    WebhooksDisabledError,
     MethodNotAllowedError,
     TranscriptNotReadyError,
     JobActiveError,
@@ -56,7 +70,11 @@ API_ERRORS: tuple[type[PodscribeError], ...] = (
     NotAnEpisodeError,
     EpisodeLinkError,
     UnsupportedLanguageError,
+    IdempotencyKeyInUseError,
+    IdempotencyKeyReusedError,
     RateLimitedError,
+    TooManyActiveJobsError,
+    LaunchBudgetExhaustedError,
     PodscribeError,
     DatabaseUnavailableError,
     StorageError,
@@ -69,6 +87,7 @@ _MODELS: tuple[tuple[type[BaseModel], JsonSchemaMode], ...] = (
     (JobList, "serialization"),
     (Problem, "serialization"),
     (WebhookEvent, "serialization"),
+    (WebhookSecret, "serialization"),
     (Health, "serialization"),
 )
 _REF = "#/components/schemas/{model}"
@@ -77,7 +96,8 @@ _ADMISSION = (
     Reply(
         429,
         "Too many requests (reads and creates have separate budgets, per key and per IPv4 "
-        "address or IPv6 /64); wait Retry-After seconds",
+        "address or IPv6 /64), or, for a submission that would start a job, past the key's "
+        "active jobs or launches per hour; wait Retry-After seconds",
         Problem,
         headers=("Retry-After", *RATE_HEADERS),
     ),
@@ -122,10 +142,10 @@ def _reply(reply: Reply) -> dict[str, Any]:
     return rendered
 
 
-def _query(parameter: Parameter) -> dict[str, Any]:
+def _query(parameter: Parameter, where: str = "query") -> dict[str, Any]:
     rendered: dict[str, Any] = {
         "name": parameter.name,
-        "in": "query",
+        "in": where,
         "required": False,
         "schema": parameter.schema,
     }
@@ -151,7 +171,9 @@ def _operation(route: Route) -> dict[str, Any]:
             "description": "The job's id (a UUID); anything else is 404.",
         }
         for name in route.path_parameters
-    ] + [_query(parameter) for parameter in route.query]
+    ]
+    parameters += [_query(parameter) for parameter in route.query]
+    parameters += [_query(parameter, "header") for parameter in route.headers]
     if parameters:
         operation["parameters"] = parameters
     if route.body is not None:

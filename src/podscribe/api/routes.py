@@ -19,9 +19,18 @@ from typing import Any
 from pydantic import BaseModel
 from werkzeug.routing import Map, Rule
 
+from podscribe.api.idempotency import IDEMPOTENCY_HEADER, KEY_PATTERN, MAX_KEY_LENGTH
 from podscribe.api.listing import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
-from podscribe.api.models import Health, Job, JobList, Problem, SubmitRequest
-from podscribe.errors import JobActiveError, PodscribeError, TranscriptNotReadyError
+from podscribe.api.models import Health, Job, JobList, Problem, SubmitRequest, WebhookSecret
+from podscribe.errors import (
+    IdempotencyKeyInUseError,
+    JobActiveError,
+    JobNotFoundError,
+    PodscribeError,
+    RouteNotFoundError,
+    TranscriptNotReadyError,
+    WebhooksDisabledError,
+)
 from podscribe.jobs import JobStatus
 from podscribe.storage import TRANSCRIPT_FORMATS
 
@@ -59,7 +68,7 @@ class Reply:
 
 @dataclass(frozen=True)
 class Parameter:
-    """A query parameter: its name, JSON schema and description."""
+    """A query or header parameter: its name, JSON schema and description."""
 
     name: str
     schema: dict[str, Any]
@@ -81,6 +90,7 @@ class Route:
         description: a longer OpenAPI description.
         body: the model of the JSON request body.
         query: the query parameters.
+        headers: the request header parameters.
     """
 
     method: str
@@ -93,6 +103,7 @@ class Route:
     description: str | None = None
     body: type[BaseModel] | None = None
     query: tuple[Parameter, ...] = field(default=())
+    headers: tuple[Parameter, ...] = field(default=())
 
     @property
     def path_parameters(self) -> list[str]:
@@ -105,7 +116,12 @@ class Route:
         return re.sub(r"\{(\w+)\}", r"<\1>", self.path)
 
 
-_NOT_FOUND = Reply(404, "No such job, or not visible to this key", Problem)
+_NOT_FOUND = Reply(
+    404,
+    "No such job, or not visible to this key",
+    Problem,
+    errors=(JobNotFoundError, RouteNotFoundError),
+)
 _RATE = RATE_HEADERS
 
 ROUTES: tuple[Route, ...] = (
@@ -116,6 +132,21 @@ ROUTES: tuple[Route, ...] = (
         operation_id="submitTranscription",
         summary="Ask for an episode's transcript (or get the existing job)",
         body=SubmitRequest,
+        headers=(
+            Parameter(
+                IDEMPOTENCY_HEADER,
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": MAX_KEY_LENGTH,
+                    "pattern": KEY_PATTERN,
+                },
+                "1-255 visible ASCII characters (a UUID is typical), scoped to the API key: a "
+                "repeat of the same request within PODSCRIBE_IDEMPOTENCY_TTL_HOURS gets the "
+                "first 2xx answer again, with `Idempotent-Replayed: true`, and does nothing "
+                "else. Refused answers are not stored.",
+            ),
+        ),
         replies=(
             Reply(
                 200, "The episode already has a job: that job.", Job, headers=_RATE, location=True
@@ -125,9 +156,17 @@ ROUTES: tuple[Route, ...] = (
             Reply(413, "Body larger than PODSCRIBE_MAX_REQUEST_BYTES", Problem),
             Reply(415, "Body is not application/json", Problem),
             Reply(
+                409,
+                "The first request with this Idempotency-Key is still being processed; wait "
+                "Retry-After seconds",
+                Problem,
+                headers=("Retry-After",),
+                errors=(IdempotencyKeyInUseError,),
+            ),
+            Reply(
                 422,
-                "The url names no Apple Podcasts episode, or the model cannot transcribe the "
-                "language asked for",
+                "The url names no Apple Podcasts episode, the model cannot transcribe the "
+                "language asked for, or the Idempotency-Key was sent with another request",
                 Problem,
             ),
         ),
@@ -225,6 +264,25 @@ ROUTES: tuple[Route, ...] = (
                 "The transcript was removed from storage; the job is now failed as "
                 "`transcript_gone` and submitting the episode again transcribes it anew",
                 Problem,
+            ),
+        ),
+    ),
+    Route(
+        "GET",
+        "/v1/webhook-secret",
+        handler="webhook_secret",
+        operation_id="getWebhookSecret",
+        summary="This key's webhook signing secret",
+        description="The Standard Webhooks secret (`whsec_...`) that verifies the deliveries "
+        "to this key's `callback_url`s; derived from the deployment's master secret, so it "
+        "changes only when that is rotated. Answered with `Cache-Control: no-store`.",
+        replies=(
+            Reply(200, "The secret.", WebhookSecret, headers=_RATE),
+            Reply(
+                404,
+                "No master secret is configured: webhooks are sent unsigned",
+                Problem,
+                errors=(WebhooksDisabledError,),
             ),
         ),
     ),

@@ -58,6 +58,10 @@ class Submission:
         language: the language asked for (ISO 639-1/3 code, lower case), or None to detect it.
         model: the faster-whisper model asked for, or None for the service default.
         callback_url: where to POST when the job finishes, or None.
+        transcript_model: the model the job will run (what the deployment serves for
+            ``model``): with the episode and ``transcript_language``, the job's identity.
+        transcript_language: the language the transcript will be in, ``""`` when it is to
+            be detected (an English-only model's is always ``en``).
     """
 
     url: str
@@ -65,6 +69,8 @@ class Submission:
     language: str | None = None
     model: str | None = None
     callback_url: str | None = None
+    transcript_model: str = ""
+    transcript_language: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,13 +142,19 @@ def parse_submit_request(request: Request, settings: Settings) -> Submission:
     episode = parse_episode_url(fields.url)
     if max(episode.collection_id, episode.episode_id) > _MAX_APPLE_ID:
         raise EpisodeLinkError(f"the ids in {fields.url!r:.200} are too large to be Apple ids")
-    _check_language(fields.language, served_model_name(settings, fields.model))
+    model = served_model_name(settings, fields.model)
+    _check_language(fields.language, model)
+    languages = model_languages(model)
+    only = next(iter(languages)) if len(languages) == 1 else None
     return Submission(
         url=fields.url,
         episode=episode,
         language=fields.language,
         model=fields.model,
         callback_url=fields.callback_url,
+        transcript_model=model,
+        # Asking an English-only model for "en" or for nothing is the same transcript.
+        transcript_language=fields.language or only or "",
     )
 
 

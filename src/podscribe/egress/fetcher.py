@@ -236,6 +236,35 @@ class SafeFetcher:
             raise
         return DownloadedAudio(destination, final_url, content_type, size, audio_format)
 
+    def probe_audio(self, url: str) -> str:
+        """Check, without downloading it, that a URL serves audio: what dispatch asks before
+        it pays for a GPU.
+
+        The same request as :meth:`download_audio` (the guard on every hop, the status, the
+        content type and declared length), but only the first bytes are read, to sniff.
+
+        Returns:
+            The container the first bytes show (``mp3``, ``mp4``, ...).
+
+        Raises:
+            Whatever :meth:`download_audio` raises for the same reply.
+        """
+        cap = self._settings.max_download_bytes
+        deadline = time.monotonic() + self._settings.document_timeout_seconds
+        headers = {"Accept": "audio/*, video/*;q=0.5, */*;q=0.1", "Accept-Encoding": "identity"}
+        response, final_url = self._open(url, headers, deadline)
+        with contextlib.closing(response):
+            raise_for_status(response, final_url)
+            check_audio_content_type(response.headers.get("content-type", ""), final_url)
+            check_declared_length(response, cap, final_url)
+            coding = reply_coding(response, _NO_CODINGS, final_url)
+            head = b""
+            for chunk in self._chunks(response, deadline, coding):
+                head += chunk
+                if len(head) >= _SNIFF_BYTES:
+                    break
+            return _sniff(head, final_url)
+
     def post_json(
         self, url: str, body: bytes, *, headers: dict[str, str] | None = None, timeout: float
     ) -> int:

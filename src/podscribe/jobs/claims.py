@@ -93,6 +93,28 @@ def claim_next_queued(conn: Connection, *, lease_seconds: float, max_attempts: i
     return outcome.job if outcome.claimed else None
 
 
+# One advisory lock id for the deployment's launch slots ("podlnc"), apart from migrations'.
+_LAUNCH_SLOTS_LOCK = 0x706F_646C_6E63
+
+
+def hold_launch_slots(conn: Connection) -> None:
+    """Take the deployment's launch-slot lock until the transaction ends.
+
+    Every claim made under this lock sees every earlier claim committed: with
+    :func:`count_active` checked and the claim made in the same transaction, no two
+    dispatches can take the last slot, whatever the launcher.
+    """
+    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_LAUNCH_SLOTS_LOCK)))
+
+
+def count_active(conn: Connection) -> int:
+    """How many jobs are dispatched or running now."""
+    active = sa.select(sa.func.count()).where(
+        _jobs.c.status.in_([status.value for status in ACTIVE_STATUSES])
+    )
+    return int(conn.execute(active).scalar_one())
+
+
 def launched_jobs(conn: Connection, *, launcher: str, limit: int) -> list[Job]:
     """Active jobs that ``launcher`` launched (they have a ref), oldest dispatch first."""
     query = (

@@ -1,7 +1,9 @@
 """Dispatch: one wake-up message in, at most one launch out.
 
-    message -> decode -> lock the row (not queued: nothing to do) -> capacity? -> claim
-            -> launch -> record the launcher's ref
+    message -> decode -> no episode yet? resolve it and probe its audio (CPU; failing here
+            costs no GPU, see podscribe.jobs.preflight) -> the deployment's slot lock, then
+            the row (not queued: nothing to do) -> a free slot (PODSCRIBE_MAX_CONCURRENT_JOBS,
+            and the launcher's own)? -> claim -> launch -> record the launcher's ref
 
 The claim is the conditional ``queued -> dispatched`` update of
 :mod:`podscribe.jobs.claims`, on the row locked once per message: of five deliveries
@@ -34,11 +36,12 @@ from podscribe.errors import (
     LaunchError,
     PodscribeError,
 )
-from podscribe.jobs.launchers import Launcher
+from podscribe.jobs.launchers import Launcher, LaunchResult
 from podscribe.jobs.model import JobStatus
+from podscribe.jobs.preflight import resolve_before_launch
 from podscribe.jobs.webhooks import notify_finished
 from podscribe.messaging import JobMessage
-from podscribe.settings import JobSettings, Settings
+from podscribe.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -79,35 +82,38 @@ def dispatch_message(
 
     Args:
         engine: the database.
-        settings: ``max_attempts`` and ``dispatch_lease_seconds`` are read.
+        settings: ``max_attempts``, ``dispatch_lease_seconds``, ``max_concurrent_jobs`` and
+            the fetch settings (to resolve the episode) are read.
         launcher: where the job runs.
         message: the decoded wake-up.
 
     Returns:
-        What happened; a duplicate, a late redelivery or an unknown job is ``skipped``.
+        What happened; a duplicate, a late redelivery or an unknown job is ``skipped``; an
+        episode that cannot be transcribed (not found, refused, not audio) is ``failed``
+        without a launch.
 
     Raises:
-        CapacityError: the launcher has no free slot now (nothing claimed, no attempt spent).
+        CapacityError: the deployment or the launcher has no free slot now (nothing claimed,
+            no attempt spent).
+        FetchError: resolving the episode failed transiently (nothing recorded).
         LaunchError: the launch failed; the job is back in the queue, or failed when that was
             its last attempt. Either way the message should be retried (or dead-lettered).
         DatabaseUnavailableError: the database could not be reached.
     """
     job_id = message.job_id
-    # The capacity check, the claim and the launch happen under the launcher's lock, and the
-    # claim's transaction inside it (never the other way round: two dispatches would each
-    # hold what the other waits for). The row is read once, locked, for the claim.
-    with launcher.exclusive():
-        claimed = _claim_if_capacity(engine, settings, launcher, job_id)
-        if isinstance(claimed, DispatchOutcome):
-            return claimed
-        try:
-            result = launcher.launch(claimed)
-        except Exception as error:
-            _launch_failed(engine, settings, claimed, error)
-            if isinstance(error, LaunchError):
-                raise
-            raise LaunchError(f"launching job {job_id} failed: {error}") from error
-
+    found = _claim_and_launch(engine, settings, launcher, job_id, resolved=False)
+    if isinstance(found, _Unresolved):
+        # Outside every lock: a lookup and a probe take seconds, and cost no GPU.
+        if resolve_before_launch(engine, settings, found.job) is None:
+            return DispatchOutcome(
+                job_id, DispatchAction.FAILED, found.job.attempts, reason="failed before launch"
+            )
+        found = _claim_and_launch(engine, settings, launcher, job_id, resolved=True)
+    if isinstance(found, DispatchOutcome):
+        return found
+    if isinstance(found, _Unresolved):  # only ever returned when not resolved=True
+        return DispatchOutcome(job_id, DispatchAction.SKIPPED, reason="episode unresolved")
+    claimed, result = found
     with transaction(engine) as conn:
         try:
             jobs.record_launch(conn, claimed.id, launcher=launcher.name, launcher_ref=result.ref)
@@ -129,10 +135,43 @@ def dispatch_message(
     return DispatchOutcome(job_id, action, claimed.attempts, result.ref)
 
 
+@dataclass(frozen=True)
+class _Unresolved:
+    """A queued job whose episode dispatch must resolve before claiming it."""
+
+    job: jobs.Job
+
+
+def _claim_and_launch(
+    engine: Engine, settings: Settings, launcher: Launcher, job_id: str, *, resolved: bool
+) -> tuple[jobs.Job, LaunchResult] | DispatchOutcome | _Unresolved:
+    """Claim the job and launch it, under the launcher's lock.
+
+    The capacity check, the claim and the launch happen under the launcher's lock, and the
+    claim's transaction inside it (never the other way round: two dispatches would each
+    hold what the other waits for). The row is read once, locked, for the claim.
+
+    Args:
+        resolved: the episode was just resolved: claim even if the row shows none.
+    """
+    with launcher.exclusive():
+        claimed = _claim_if_capacity(engine, settings, launcher, job_id, resolved=resolved)
+        if isinstance(claimed, DispatchOutcome | _Unresolved):
+            return claimed
+        try:
+            return claimed, launcher.launch(claimed)
+        except Exception as error:
+            _launch_failed(engine, settings, claimed, error)
+            if isinstance(error, LaunchError):
+                raise
+            raise LaunchError(f"launching job {job_id} failed: {error}") from error
+
+
 def _claim_if_capacity(
-    engine: Engine, settings: JobSettings, launcher: Launcher, job_id: str
-) -> jobs.Job | DispatchOutcome:
-    """The claimed job, or the outcome when there is nothing to launch.
+    engine: Engine, settings: Settings, launcher: Launcher, job_id: str, *, resolved: bool
+) -> jobs.Job | DispatchOutcome | _Unresolved:
+    """The claimed job, the outcome when there is nothing to launch, or the job when its
+    episode must be resolved first (nothing claimed).
 
     Called under ``launcher.exclusive()``: the capacity seen here is still there at launch.
     A job that is not queued is skipped before capacity is asked about, so a duplicate
@@ -142,6 +181,8 @@ def _claim_if_capacity(
         CapacityError: no free slot (nothing claimed, no attempt spent).
     """
     with transaction(engine) as conn:
+        # The slot lock first, then the row: every dispatch takes them in this order.
+        jobs.hold_launch_slots(conn)
         try:
             current = jobs.lock_job(conn, job_id)
         except JobNotFoundError:
@@ -149,6 +190,14 @@ def _claim_if_capacity(
             return DispatchOutcome(job_id, DispatchAction.SKIPPED, reason="unknown job")
         if current.status is not JobStatus.QUEUED:
             return _not_claimed(job_id, DispatchAction.SKIPPED, current)
+        if not current.episode and not resolved:
+            return _Unresolved(current)
+        active = jobs.count_active(conn)
+        if active >= settings.max_concurrent_jobs:
+            raise CapacityError(
+                f"{active} jobs are dispatched or running; PODSCRIBE_MAX_CONCURRENT_JOBS="
+                f"{settings.max_concurrent_jobs}: retry later"
+            )
         if not launcher.has_capacity():
             raise CapacityError(f"the {launcher.name} launcher has no free slot; retry later")
         claim = jobs.claim(

@@ -13,6 +13,7 @@ and the caller is told so, because the transcript objects in storage must then g
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,7 +85,8 @@ def list_jobs(
         after: the previous page's :attr:`JobPage.next_position`, or None for the first page.
 
     Returns:
-        The page, and where the next one starts (None when no job follows).
+        The page (each job with the key's own ``source_url``), and where the next one starts
+        (None when no job follows).
 
     Raises:
         ValueError: ``limit`` is below 1.
@@ -92,8 +94,9 @@ def list_jobs(
     if limit < 1:
         raise ValueError(f"limit must be at least 1, not {limit}")
     granted = _access.c.created_at.label("access_created_at")
+    own_link = _access.c.source_url.label("access_source_url")
     query = (
-        sa.select(_jobs, granted)
+        sa.select(_jobs, granted, own_link)
         .select_from(_jobs.join(_access, _access.c.job_id == _jobs.c.id))
         .where(_access.c.key_fingerprint == key_fingerprint)
         .order_by(_access.c.created_at.desc(), _access.c.job_id.desc())
@@ -115,7 +118,10 @@ def list_jobs(
     next_position = (
         ListPosition(page[-1]["access_created_at"], page[-1]["id"]) if more and page else None
     )
-    return JobPage([Job.from_row(row) for row in page], next_position)
+    jobs = [
+        dataclasses.replace(Job.from_row(row), source_url=row["access_source_url"]) for row in page
+    ]
+    return JobPage(jobs, next_position)
 
 
 def remove_access(conn: Connection, job_id: JobId, key_fingerprint: str) -> AccessRemoval:

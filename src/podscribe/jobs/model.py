@@ -99,6 +99,8 @@ class Job:
     checkpoint_object: str | None = None
     requested_language: str | None = None
     requested_model: str | None = None
+    transcript_model: str = ""
+    transcript_language: str = ""
     episode: dict[str, Any] | None = None
     duration_seconds: float | None = None
     language: str | None = None

@@ -1,14 +1,16 @@
 """The sweep: the periodic repair that makes lost messages and dead workers harmless.
 
-Three steps, each safe to run twice or concurrently:
+Four steps, each safe to run twice or concurrently:
 
 1. Reconcile with the launcher: a dispatched or running job whose launch the launcher reports
-   FAILED or CANCELLED (a crashed container, a cancelled CustomJob) fails with the launcher's
-   reason, code ``worker_failed``. One refused for capacity after creation (Vertex's "resources
-   are insufficient" on a created job) goes back to the queue while it has attempts left.
+   FAILED or CANCELLED (a crashed or OOM-killed container, a preempted VM, a CustomJob refused
+   for capacity after creation) goes back to the queue while it has attempts left, to resume
+   from its last checkpoint; on its last attempt it fails with code ``worker_failed``.
 2. :func:`podscribe.jobs.claims.sweep`: expired leases back to the queue (or failed past the attempt
    limit), and queued jobs whose wake-up was lost.
 3. Publish a wake-up for every job that is queued again, so dispatch launches it.
+4. Send every due webhook delivery of the outbox again
+   (:func:`~podscribe.jobs.webhooks.deliver_due`).
 
 Triggered by Cloud Scheduler through a Pub/Sub topic in GCP, by a timer in the local profile.
 """
@@ -22,11 +24,13 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from podscribe import jobs
+from podscribe.api.idempotency import entry_ttl, purge_expired
 from podscribe.db import transaction
 from podscribe.errors import JobStateConflictError, LaunchError, PublishError, WorkerFailedError
+from podscribe.jobs.budgets import purge_launch_requests
 from podscribe.jobs.launchers import Launcher
-from podscribe.jobs.model import Job, JobStatus
-from podscribe.jobs.webhooks import notify_finished
+from podscribe.jobs.model import Job
+from podscribe.jobs.webhooks import deliver_due, notify_finished
 from podscribe.messaging import JobMessage, JobPublisher
 from podscribe.settings import JobSettings, Settings
 
@@ -41,20 +45,23 @@ class SweepOutcome:
     """What one sweep did.
 
     Attributes:
-        worker_failed: jobs failed because their launch ended badly.
-        capacity_requeued: jobs returned to the queue because their launch found no GPU.
+        worker_failed: jobs failed because their launch ended badly on their last attempt.
+        relaunched: jobs returned to the queue because their launch ended badly (a
+            crash, a preemption, no GPU) with attempts left.
         requeued: jobs whose lease expired, back in the queue.
         failed: jobs whose lease expired with no attempts left.
         republished: jobs a wake-up was published for.
         unpublished: jobs whose wake-up could not be published (the next sweep retries).
+        webhooks_delivered: webhook deliveries (by id) delivered by the sweep's retry round.
     """
 
     worker_failed: list[str] = field(default_factory=list)
-    capacity_requeued: list[str] = field(default_factory=list)
+    relaunched: list[str] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     republished: list[str] = field(default_factory=list)
     unpublished: list[str] = field(default_factory=list)
+    webhooks_delivered: list[str] = field(default_factory=list)
 
 
 def _launched_jobs(engine: Engine, launcher_name: str) -> list[Job]:
@@ -65,10 +72,10 @@ def _launched_jobs(engine: Engine, launcher_name: str) -> list[Job]:
 def reconcile(
     engine: Engine, settings: JobSettings, launcher: Launcher
 ) -> tuple[list[str], list[str]]:
-    """Fail (or requeue) jobs whose launch the launcher reports ended badly.
+    """Requeue (or, out of attempts, fail) jobs whose launch the launcher reports ended badly.
 
     Returns:
-        The ids failed with ``worker_failed``, and those requeued for lack of capacity.
+        The ids failed with ``worker_failed``, and those requeued for another attempt.
     """
     failed: list[str] = []
     requeued: list[str] = []
@@ -82,16 +89,16 @@ def reconcile(
         if not state.state.ended_badly:
             continue
         reason = state.message or state.state.value
-        capacity = (
-            job.status is JobStatus.DISPATCHED
-            and job.attempts < settings.max_attempts
-            and bool(_CAPACITY.search(reason))
-        )
+        # A crash, an OOM kill, a preempted VM or a GPU that never came: the job did not
+        # record an outcome itself, so it gets another attempt (resuming from its
+        # checkpoint) while it has attempts left.
+        retry = job.attempts < settings.max_attempts
+        note = "no capacity" if _CAPACITY.search(reason) else "worker_failed"
         with transaction(engine) as conn:
             try:
-                if capacity:
+                if retry:
                     # The launcher's reason is logged below; the history keeps the outcome.
-                    jobs.requeue(conn, job.id, JobStatus.DISPATCHED, reason="no capacity")
+                    jobs.requeue(conn, job.id, job.status, reason=note)
                     requeued.append(job.id)
                 else:
                     jobs.fail(
@@ -128,36 +135,41 @@ def run_sweep(
     Raises:
         DatabaseUnavailableError: the database could not be reached.
     """
-    worker_failed, capacity_requeued = reconcile(engine, settings, launcher)
+    worker_failed, relaunched = reconcile(engine, settings, launcher)
     with transaction(engine) as conn:
         report = jobs.sweep(
             conn,
             max_attempts=settings.max_attempts,
             requeue_after_seconds=settings.requeue_after_seconds,
         )
+        purge_launch_requests(conn)  # starts past the hour a key's budget counts
+        purge_expired(conn, entry_ttl(settings))  # Idempotency-Keys past their TTL
     outcome = SweepOutcome(
         worker_failed=worker_failed,
-        capacity_requeued=capacity_requeued,
+        relaunched=relaunched,
         requeued=list(report.requeued),
         failed=list(report.failed),
     )
     notify_finished(engine, settings, [*worker_failed, *report.failed])
-    for job_id in dict.fromkeys([*report.rewake, *capacity_requeued]):
+    for job_id in dict.fromkeys([*report.rewake, *relaunched]):
         try:
             publisher.publish(JobMessage(job_id))
             outcome.republished.append(job_id)
         except PublishError as error:
             log.warning("could not re-wake a job", extra={"job_id": job_id, "error": str(error)})
             outcome.unpublished.append(job_id)
+    # Every due webhook delivery: retries with backoff, and first tries a crash left behind.
+    outcome.webhooks_delivered.extend(deliver_due(engine, settings).delivered)
     log.info(
         "sweep done",
         extra={
             "worker_failed": len(outcome.worker_failed),
-            "capacity_requeued": len(outcome.capacity_requeued),
+            "relaunched": len(outcome.relaunched),
             "requeued": len(outcome.requeued),
             "failed": len(outcome.failed),
             "republished": len(outcome.republished),
             "unpublished": len(outcome.unpublished),
+            "webhooks_delivered": len(outcome.webhooks_delivered),
         },
     )
     return outcome

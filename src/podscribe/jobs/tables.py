@@ -33,6 +33,8 @@ jobs_table = sa.Table(
     sa.Column("checkpoint_object", sa.Text),
     sa.Column("requested_language", sa.Text),
     sa.Column("requested_model", sa.Text),
+    sa.Column("transcript_model", sa.Text, nullable=False),
+    sa.Column("transcript_language", sa.Text, nullable=False),
     sa.Column("episode", JSONB(none_as_null=True)),
     sa.Column("duration_seconds", sa.Float),
     sa.Column("language", sa.Text),
@@ -55,6 +57,7 @@ job_access_table = sa.Table(
     sa.Column("job_id", UUID(as_uuid=True), primary_key=True),
     sa.Column("key_fingerprint", sa.Text, primary_key=True),
     sa.Column("callback_url", sa.Text),
+    sa.Column("source_url", sa.Text, nullable=False),
     sa.Column("created_at", _TIMESTAMP, nullable=False),
 )
 
@@ -68,4 +71,29 @@ job_events_table = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("detail", sa.Text),
     sa.Column("at", _TIMESTAMP, nullable=False),
+)
+
+key_launch_requests_table = sa.Table(
+    "key_launch_requests",
+    metadata,
+    sa.Column("key_fingerprint", sa.Text, nullable=False),
+    sa.Column("job_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("requested_at", _TIMESTAMP, nullable=False),
+)
+
+webhook_deliveries_table = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("job_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("key_fingerprint", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("event_type", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", _TIMESTAMP, nullable=False),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", _TIMESTAMP, nullable=False),
+    sa.Column("delivered_at", _TIMESTAMP),
 )

@@ -31,6 +31,7 @@ from podscribe.jobs.model import (
     JobStatus,
     parse_job_id,
 )
+from podscribe.jobs.outbox import enqueue_deliveries
 from podscribe.jobs.tables import job_events_table as _events
 from podscribe.jobs.tables import jobs_table as _jobs
 
@@ -235,8 +236,8 @@ def succeed(
     transcript_objects: Mapping[str, str],
     changes: Mapping[str, Any] | None = None,
 ) -> Job:
-    """running -> succeeded with the transcript's object names."""
-    return transition(
+    """running -> succeeded with the transcript's object names (and its webhooks enqueued)."""
+    job = transition(
         conn,
         job_id,
         JobStatus.RUNNING,
@@ -250,6 +251,9 @@ def succeed(
         },
         detail="succeeded",
     )
+    # In this transaction: the event commits with the job's end, or neither does.
+    enqueue_deliveries(conn, job)
+    return job
 
 
 def fail(
@@ -278,6 +282,10 @@ def fail(
         },
         detail=code,
     )
+    if from_status is not JobStatus.SUCCEEDED:
+        # The job's end, with its webhooks in the same transaction. A succeeded job whose
+        # transcript went missing had its end (and webhook) already.
+        enqueue_deliveries(conn, job)
     log.warning("job failed", extra={"job_id": job.id, "code": code, "detail": message[:2000]})
     return job
 

@@ -1,6 +1,7 @@
 """One transcription job, start to finish: what ``python -m vertex_job --job-id`` runs.
 
-    dispatched --start--> running: resolve -> download (disk; the model loads meanwhile) -> decode
+    dispatched --start--> running: the episode (resolved by dispatch before the launch)
+        -> download (disk; the model loads meanwhile) -> decode
         -> transcribe window by window (progress + heartbeat; a checkpoint after each window)
         -> transcript.{json,srt,vtt,txt} to storage -> succeeded
                                  \\-> failed with a stable code (permanent faults)
@@ -36,14 +37,14 @@ from podscribe.egress.fetcher import DownloadedAudio, SafeFetcher
 from podscribe.errors import (
     JobStateConflictError,
     PodscribeError,
-    TooLongError,
     TranscriptionFailedError,
 )
 from podscribe.jobs.lease import Heartbeat
+from podscribe.jobs.preflight import check_declared_length
 from podscribe.jobs.webhooks import notify_finished
 from podscribe.podcasts import Episode, EpisodeRef, resolve_episode
 from podscribe.retry import retrying
-from podscribe.settings import FetchSettings, JobSettings, Settings
+from podscribe.settings import JobSettings, Settings
 from podscribe.storage import TRANSCRIPT_FORMATS, TranscriptStore, transcript_object_name
 from podscribe.transcription.audio import decode_audio_file
 from podscribe.transcription.checkpoints import load_checkpoint, resumable, save_checkpoint
@@ -239,15 +240,20 @@ class _Work:
             jobs.update_job_fields(conn, self.job.id, values)
 
     def _resolve(self) -> Episode:
-        ref = EpisodeRef(self.job.collection_id, self.job.episode_id)
-        with SafeFetcher(self.settings) as fetcher:
-            episode = self.retry.call(
-                "resolve", lambda: resolve_episode(ref, self.settings, fetcher=fetcher)
-            )
-        self._update(episode=episode.to_dict())
-        declared = episode.duration_seconds
-        if declared is not None and declared > self.settings.max_episode_seconds:
-            raise TooLongError(_too_long(declared, self.settings, "the episode's listing says"))
+        """The episode dispatch resolved before the launch, else (older rows) resolved now."""
+        recorded = self.job.episode
+        try:
+            episode = Episode.from_dict(recorded) if recorded else None
+        except (KeyError, TypeError, ValueError):
+            episode = None
+        if episode is None:
+            ref = EpisodeRef(self.job.collection_id, self.job.episode_id)
+            with SafeFetcher(self.settings) as fetcher:
+                episode = self.retry.call(
+                    "resolve", lambda: resolve_episode(ref, self.settings, fetcher=fetcher)
+                )
+            self._update(episode=episode.to_dict())
+        check_declared_length(episode, self.settings)
         return episode
 
     def _download(self, episode: Episode, destination: Path) -> DownloadedAudio:
@@ -367,13 +373,6 @@ def _load(config: EngineConfig) -> Transcriber:
             f"could not load the model {config.model_name!r} on {config.device} "
             f"({config.compute_type}): {error}"
         ) from error
-
-
-def _too_long(seconds: float, settings: FetchSettings, who: str) -> str:
-    return (
-        f"{who} {seconds / 60:.0f} minutes; episodes up to "
-        f"{settings.max_episode_seconds / 60:.0f} minutes are accepted"
-    )
 
 
 def _record_failure(

@@ -22,6 +22,7 @@ from pydantic import AliasChoices, ValidationError
 from podscribe.errors import SettingsError
 from podscribe.settings.api import ApiSettings, CliSettings, RateLimitSettings, WebhookSettings
 from podscribe.settings.base import Environment, Launcher, SettingsGroup, WhisperDevice
+from podscribe.settings.budgets import BudgetSettings
 from podscribe.settings.egress import FetchSettings
 from podscribe.settings.execution import (
     JobSettings,
@@ -39,6 +40,7 @@ from podscribe.settings.platform import (
 __all__ = [
     "GROUPS",
     "ApiSettings",
+    "BudgetSettings",
     "CliSettings",
     "DatabaseSettings",
     "Environment",
@@ -71,6 +73,7 @@ class Settings(
     FetchSettings,
     StorageSettings,
     WebhookSettings,
+    BudgetSettings,
     MessagingSettings,
     RateLimitSettings,
     ApiSettings,
@@ -148,6 +151,7 @@ GROUPS: tuple[type[SettingsGroup], ...] = (
     ApiSettings,
     RateLimitSettings,
     WebhookSettings,
+    BudgetSettings,
     FetchSettings,
     JobSettings,
     LaunchSettings,

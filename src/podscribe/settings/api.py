@@ -52,6 +52,14 @@ class ApiSettings(ProfileSettings):
         "`X-Forwarded-Proto`/`X-Forwarded-Host` only from `PODSCRIBE_TRUSTED_PROXY_HOPS` "
         "proxies).",
     )
+    idempotency_ttl_hours: float = Field(
+        24.0,
+        gt=0,
+        le=24 * 30,
+        validation_alias=variable("PODSCRIBE_IDEMPOTENCY_TTL_HOURS"),
+        description="How long a `POST`'s `Idempotency-Key` and its stored answer are kept "
+        "(a repeat within it gets the first answer); the sweep deletes older ones.",
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -143,19 +151,21 @@ class RateLimitSettings(SettingsGroup):
 
 
 class WebhookSettings(SettingsGroup):
-    """Webhooks: the signing secret and delivery tries."""
+    """Webhooks: the master signing secret, delivery tries and the retry horizon."""
 
     webhook_secret: SecretStr | None = Field(
         None,
         validation_alias=variable("PODSCRIBE_WEBHOOK_SECRET"),
-        description="Signs webhook bodies (`Podscribe-Signature`, HMAC-SHA256); unset: unsigned.",
+        description="Master webhook secret: each API key's signing secret (Standard Webhooks, "
+        "`whsec_...`) is derived from it, so rotating it rotates every key's; unset: unsigned.",
     )
     webhook_secret_version: str | None = Field(
         None,
         pattern=r"^projects/[^/]+/secrets/[^/]+/versions/[^/]+$",
         validation_alias=variable("PODSCRIBE_WEBHOOK_SECRET_VERSION"),
         description="Secret Manager version (`projects/P/secrets/S/versions/V`) holding the "
-        "webhook secret, read at first use; for parts that cannot mount secrets (Vertex jobs).",
+        "master webhook secret, read at first use; for parts that cannot mount secrets "
+        "(Vertex jobs).",
     )
     secret_manager_endpoint: str = Field(
         "https://secretmanager.googleapis.com",
@@ -167,7 +177,28 @@ class WebhookSettings(SettingsGroup):
         ge=1,
         le=10,
         validation_alias=variable("PODSCRIBE_WEBHOOK_ATTEMPTS"),
-        description="Tries per webhook delivery (exponential backoff between).",
+        description="Quick tries per delivery round (0.5 s doubling to 10 s between); a round "
+        "that fails waits for the sweep's next one.",
+    )
+    webhook_retry_hours: float = Field(
+        24.0,
+        gt=0,
+        le=24 * 14,
+        validation_alias=variable("PODSCRIBE_WEBHOOK_RETRY_HOURS"),
+        description="How long a failing delivery is retried (by the sweep) before it is "
+        "abandoned, counted from the job's end.",
+    )
+    webhook_backoff_initial_seconds: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=variable("PODSCRIBE_WEBHOOK_BACKOFF_INITIAL_SECONDS"),
+        description="Wait after a delivery's first failed round; each later wait doubles.",
+    )
+    webhook_backoff_max_seconds: float = Field(
+        3600.0,
+        gt=0,
+        validation_alias=variable("PODSCRIBE_WEBHOOK_BACKOFF_MAX_SECONDS"),
+        description="Longest wait between a delivery's rounds.",
     )
 
 

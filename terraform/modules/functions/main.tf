@@ -35,6 +35,9 @@ locals {
     PODSCRIBE_PUBSUB_TOPIC    = var.jobs_topic_name
     PODSCRIBE_BUCKET          = var.transcripts_bucket
     PODSCRIBE_PUBLIC_BASE_URL = local.public_base_url
+    # Submit derives each key's webhook secret from the master (GET /v1/webhook-secret), and
+    # reads it as the job and the sweep do: through the API, never from its environment.
+    PODSCRIBE_WEBHOOK_SECRET_VERSION = local.webhook_secret_version
     # Gen2 functions sit behind Google's front end, the one proxy that appends the client's
     # address to X-Forwarded-For (and sets X-Forwarded-Proto); what is left of it is the
     # client's own claim. A load balancer in front of a custom domain adds a second hop.
@@ -208,6 +211,13 @@ resource "google_project_iam_member" "sweep_cloudsql_instance_user" {
   project = var.project_id
   role    = "roles/cloudsql.instanceUser"
   member  = "serviceAccount:${google_service_account.sweep.email}"
+}
+
+resource "google_secret_manager_secret_iam_member" "submit_webhook_secret" {
+  project   = var.project_id
+  secret_id = var.webhook_secret_id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.submit.email}"
 }
 
 resource "google_secret_manager_secret_iam_member" "dispatch_webhook_secret" {

@@ -1,8 +1,10 @@
 """The local profile's launcher: ``python -m vertex_job --job-id <id>`` as a process here.
 
 Each launch is a detached process group (it outlives a restart of dispatch) wrapped in
-``sh -c '...; echo $? > <stem>.exit'`` so that its exit status survives it: ``status`` reads
-the file, not a ``wait()`` only the parent could do. Everything sits in the profile's state
+``sh -c '...; echo $? > <stem>.exit; [ $? = 0 ] || python -m podscribe.jobs.reaper'`` so that
+its exit status survives it (``status`` reads the file, not a ``wait()`` only the parent
+could do) and a job process that dies (killed, crashed) is noticed at once: the reaper sweeps,
+and the sweep queues the job again for its next attempt. Everything sits in the profile's state
 folder::
 
     <PODSCRIBE_LOCAL_STATE_DIR>/jobs/<job id>-a<attempt>.pid    the process group id
@@ -146,7 +148,14 @@ class LocalProcessLauncher:
             log_path = self._logs_dir / f"{stem}.log"
             exit_file.unlink(missing_ok=True)
             command = shlex.join([self._python, "-m", "vertex_job", "--job-id", job.id])
-            script = f"{command}; echo $? > {shlex.quote(str(exit_file.resolve()))}"
+            reap = shlex.join([self._python, "-m", "podscribe.jobs.reaper"])
+            # The status first (what ``status`` reads), then, when the job did not exit
+            # cleanly, a sweep at once: a killed job is queued again without waiting for
+            # its lease to expire.
+            script = (
+                f"{command}; code=$?; echo $code > {shlex.quote(str(exit_file.resolve()))}; "
+                f'[ "$code" -eq 0 ] || {reap}'
+            )
             try:
                 with log_path.open("ab") as output:
                     process = subprocess.Popen(  # noqa: S603 - fixed argv, no user input
