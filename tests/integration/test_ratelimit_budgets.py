@@ -12,19 +12,17 @@ from typing import Any
 import pytest
 
 from tests.integration.submit_support import API_KEY
-from tests.integration.test_submit_api import (  # noqa: F401 - fixtures used by name
+from tests.integration.test_submit_api import (
     assert_problem,
-    environment,
     make_client,
     submit,
-    subscription,
 )
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
 def test_polling_reads_do_not_spend_the_create_budget(
-    environment: dict[str, str],  # noqa: F811 - the fixture
+    environment: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client = make_client(
@@ -57,7 +55,7 @@ def test_polling_reads_do_not_spend_the_create_budget(
 
 
 def test_ipv6_addresses_in_one_64_share_a_bucket(
-    environment: dict[str, str],  # noqa: F811 - the fixture
+    environment: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client = make_client(

@@ -16,13 +16,11 @@ from typing import Any
 import pytest
 
 from podscribe.errors import DatabaseUnavailableError
-from tests.integration.test_submit_api import (  # noqa: F401 - fixtures
+from tests.integration.test_submit_api import (
     AUTH,
     assert_problem,
-    environment,
     make_client,
     submit,
-    subscription,
 )
 
 # Each test's function environment (real database, Pub/Sub emulator, fake GCS, Redis).
