@@ -12,6 +12,7 @@ BENCHMARKS: dict[str, str] = {
     "job": "benchmarks.job",  # whole transcription job vs bare faster-whisper (espeak: speed)
     "accuracy": "benchmarks.accuracy",  # real human speech: WER, coverage, speed vs sequential
     "api": "benchmarks.api",  # submit API (POST dedupe hit, GET status) vs bare "hello"
+    "search": "benchmarks.search",  # full-text search over 10,000 generated transcripts
 }
 
 

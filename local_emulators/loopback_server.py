@@ -15,11 +15,12 @@ not) asked for.
 from __future__ import annotations
 
 import contextlib
+import re
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socket import socket
 from typing import Any
@@ -97,6 +98,7 @@ class _Handler(BaseHTTPRequestHandler):
         reply = Reply(status=404, body=b"not found", content_type="text/plain")
         if route is not None:
             reply = route(request) if callable(route) else route
+            reply = _ranged(reply, self.headers.get("Range"))
         with contextlib.suppress(ConnectionError, TimeoutError, ssl.SSLError):
             self._send(reply)
 
@@ -121,6 +123,30 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         return
+
+
+def _ranged(reply: Reply, header: str | None) -> Reply:
+    """The asked-for bytes (206) of a whole-body 200 when ``Range: bytes=a-b`` asks.
+
+    Browsers seek in audio only on a server that answers ranges (Chromium puts
+    ``currentTime`` back to 0 otherwise), as podcast hosts do: the web app's reader needs
+    them from the episode audio stand-in. Trickled or unsized replies stay as they are.
+    """
+    if header is None or reply.status != 200 or reply.chunks is not None:
+        return reply
+    asked = re.fullmatch(r"bytes=(\d*)-(\d*)", header.strip())
+    if not reply.declare_length or asked is None or asked.groups() == ("", ""):
+        return reply
+    size = len(reply.body)
+    first, last = asked.groups()
+    start = int(first) if first else max(0, size - int(last))
+    end = min(int(last), size - 1) if first and last else size - 1
+    if start >= size or start > end:
+        return replace(reply, status=416, body=b"", headers={"Content-Range": f"bytes */{size}"})
+    ranged = {"Content-Range": f"bytes {start}-{end}/{size}", "Accept-Ranges": "bytes"}
+    return replace(
+        reply, status=206, body=reply.body[start : end + 1], headers={**reply.headers, **ranged}
+    )
 
 
 class _Server(ThreadingHTTPServer):

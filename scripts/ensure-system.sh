@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the machine has what podscribe's tests and demo need beyond Python packages:
-# Debian packages (espeak-ng makes test speech), a PostgreSQL and a Redis answering on
-# loopback. Idempotent: it installs or starts only what is missing.
+# Debian packages (espeak-ng makes test speech, chromium runs the web app's browser tests),
+# a PostgreSQL and a Redis answering on loopback. Idempotent: it installs or starts only what is missing.
 set -euo pipefail
 
 log() { printf 'ensure-system: %s\n' "$*" >&2; }
@@ -9,6 +9,10 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 need_apt=()
 command -v espeak-ng >/dev/null || need_apt+=(espeak-ng)
+command -v chromium >/dev/null || need_apt+=(chromium)
+# nginx -t checks the k3s front end's config (tests/unit/test_nginx_config.py); Debian puts
+# nginx in /usr/sbin, outside a plain user's PATH.
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || need_apt+=(nginx-light)
 command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v pg_ctlcluster >/dev/null || command -v initdb >/dev/null || need_apt+=(postgresql)

@@ -5,6 +5,7 @@
     podscribe get <id> [--format vtt] [-o file]
     podscribe list [--status S] [--limit N] [--all | --cursor C]
     podscribe delete <id>
+    podscribe search "<query>" [--limit N] [--cursor C]
 
 Talks to any deployment: ``PODSCRIBE_API_URL`` and ``PODSCRIBE_API_KEY``. A ``429`` is waited
 out as its ``Retry-After`` asks (bounded; see :class:`~podscribe.client.PodscribeClient`), so
@@ -18,8 +19,11 @@ Exit codes, for scripts: 0 done, 1 the job failed, 2 usage or configuration erro
 from __future__ import annotations
 
 import argparse
+import html
 import json
+import re
 import sys
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     delete = commands.add_parser("delete", help="give up your access to a job")
     delete.add_argument("id")
     commands.add_parser("webhook-secret", help="print the secret that verifies your webhooks")
+    search = commands.add_parser("search", help="search what was said in your transcripts")
+    search.add_argument("query", help='words (all must match), "a phrase", prefix*')
+    search.add_argument("--limit", type=int, help="hits per page (1-50)")
+    search.add_argument("--cursor", help="the page after the one that printed this cursor")
     return parser
 
 
@@ -84,6 +92,31 @@ def _list(args: argparse.Namespace, client: PodscribeClient, console: Console) -
     if page.get("next_cursor"):
         # Unwrapped and plain: the cursor is copied as is.
         message = f"more: --cursor {page['next_cursor']} (or --all)"
+        console.print(message, soft_wrap=True, highlight=False, markup=False)
+    return EXIT_OK
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def hit_line(hit: dict[str, Any]) -> str:
+    """``<id>  <start>-<end>  <title>: <snippet>``: one search hit, its snippet as plain text."""
+    text = html.unescape(re.sub(r"</?mark>", "", str(hit.get("snippet", ""))))
+    # What was said reaches a terminal: no control character (escape sequences) gets through.
+    plain = "".join(" " if unicodedata.category(ch) == "Cc" else ch for ch in text)
+    span = f"{_clock(float(hit['start']))}-{_clock(float(hit['end']))}"
+    return f"{hit['id']}  {span}  {hit.get('title', '')}: {' '.join(plain.split())}"
+
+
+def _search(args: argparse.Namespace, client: PodscribeClient, console: Console) -> int:
+    page = client.search(args.query, limit=args.limit, cursor=args.cursor)
+    for hit in page["items"]:
+        print(hit_line(hit))
+    if page.get("next_cursor"):
+        message = f"more: --cursor {page['next_cursor']}"
         console.print(message, soft_wrap=True, highlight=False, markup=False)
     return EXIT_OK
 
@@ -162,6 +195,7 @@ _COMMANDS: dict[str, _Command] = {
     "list": _list,
     "delete": _delete,
     "webhook-secret": _webhook_secret,
+    "search": _search,
 }
 
 

@@ -181,6 +181,29 @@ class PodscribeClient:
             if not cursor:
                 return
 
+    def search(
+        self, q: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> dict[str, Any]:
+        """GET /v1/search: one page of the segments of this key's transcripts matching ``q``.
+
+        Args:
+            q: words (ANDed), ``"a phrase"``, ``prefix*``.
+            limit: hits per page (the API's default when omitted).
+            cursor: a previous page's ``next_cursor``, asked for with the same ``q``.
+
+        Returns:
+            ``{"items": [{"id", "title", "show", "start", "end", "snippet"}, ...],
+            "next_cursor": str | None}``; a snippet is HTML-escaped with ``<mark>`` matches.
+        """
+        params = {"q": q}
+        params |= {
+            name: str(value)
+            for name, value in (("limit", limit), ("cursor", cursor))
+            if value is not None
+        }
+        result: dict[str, Any] = self._request("GET", "/v1/search", params=params).json()
+        return result
+
     def webhook_secret(self) -> str:
         """GET /v1/webhook-secret: the ``whsec_...`` secret verifying this key's webhooks.
 

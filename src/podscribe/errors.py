@@ -427,10 +427,16 @@ class FetchTimeoutError(FetchError):
 
 
 class FetchFailedError(FetchError):
+    """No usable answer: the connection failed, or the server answered 5xx (``status``)."""
+
     code = "fetch_failed"
     public_message = FetchError.public_message  # one code, one message
     title = "Fetch failed"
     transient = True
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class UpstreamStatusError(FetchError):

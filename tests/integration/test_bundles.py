@@ -120,6 +120,8 @@ def test_bundle_imports_in_a_fresh_venv(
     source = tmp_path / "source"
     with zipfile.ZipFile(built_bundles[name]) as archive:
         archive.extractall(source)
+    # The web app's files are package data the submit function serves at /.
+    assert (source / "podscribe" / "web" / "index.html").is_file()
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
     python = env_dir / "bin" / "python"

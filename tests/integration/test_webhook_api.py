@@ -107,7 +107,11 @@ def test_the_job_document_shows_the_callers_webhook_pending_then_delivered(
     assert pending["next_attempt_at"] is not None
     notify_finished(engine, settings, [job.id])  # the receiver answers 503
     retrying = webhook()
-    assert (retrying["status"], retrying["attempts"]) == ("pending", 1)
+    assert (retrying["status"], retrying["attempts"], retrying["last_status"]) == (
+        "pending",
+        1,
+        503,
+    )
     advance(engine, 60)
     deliver_due(engine, settings)
     delivered = webhook()

@@ -80,11 +80,15 @@ def test_paths_are_the_route_table() -> None:
         for path, item in DOCUMENT["paths"].items()
         for method, operation in item.items()
     }
-    assert documented == {(route.path, route.method, route.operation_id) for route in ROUTES}
+    assert documented == {
+        (route.path, route.method, route.operation_id) for route in ROUTES if route.documented
+    }
     assert len({route.operation_id for route in ROUTES}) == len(ROUTES)
 
 
-@pytest.mark.parametrize("route", ROUTES, ids=lambda route: route.operation_id)
+@pytest.mark.parametrize(
+    "route", [route for route in ROUTES if route.documented], ids=lambda route: route.operation_id
+)
 def test_the_dispatcher_matches_each_documented_path(route: Any) -> None:
     adapter = url_map().bind("api.example.com")
     concrete = route.path.replace("{job_id}", str(uuid.uuid4()))

@@ -54,11 +54,13 @@ THIRD_PARTY_IMAGES = {
     "fsouza/fake-gcs-server:1.54.0",
     "gcr.io/google.com/cloudsdktool/google-cloud-cli:528.0.0-emulators",
     "curlimages/curl:8.10.1",
+    "nginxinc/nginx-unprivileged:1.26.2-alpine",
 }
 OUR_IMAGES = {"podscribe-functions:dev", "podscribe-job:dev"}
 
 # (from, to, port): every flow between pods of the namespace that the design needs.
 EXPECTED_FLOWS = {
+    ("frontend", "submit", 8080),
     ("submit", "postgres", 5432),
     ("submit", "redis", 6379),
     ("submit", "pubsub", 8085),
@@ -75,6 +77,7 @@ EXPECTED_FLOWS = {
     ("provision-gcs", "fake-gcs", 4443),
 }
 NEEDS_DNS = {
+    "frontend",
     "submit",
     "dispatch",
     "sweep",
@@ -85,6 +88,9 @@ NEEDS_DNS = {
     "provision-gcs",
 }
 WORKLOADS = NEEDS_DNS | {"postgres", "redis", "fake-gcs"}
+IMAGE_USERS = {"frontend": 101}
+"""Workloads that run as their image's own fixed user (nginx-unprivileged's is 101) rather
+than an id >= 10000 of ours."""
 TMP = "/tmp"  # noqa: S108 - the path every pod must mount as an emptyDir
 
 
@@ -209,6 +215,8 @@ def test_the_kustomization_renders_every_part(rendered: list[dict[str, Any]]) ->
     for expected in [
         ("Namespace", NAMESPACE),
         ("Deployment", "submit"),
+        ("Deployment", "frontend"),
+        ("Service", "frontend"),
         ("Deployment", "dispatch"),
         ("Deployment", "sweep"),
         ("Deployment", "redis"),
@@ -218,7 +226,7 @@ def test_the_kustomization_renders_every_part(rendered: list[dict[str, Any]]) ->
         ("CronJob", "sweep-trigger"),
         ("Job", "provision-pubsub"),
         ("Job", "provision-gcs"),
-        ("Ingress", "submit"),
+        ("Ingress", "frontend"),
         ("Role", "podscribe-job-launcher"),
         ("RoleBinding", "podscribe-job-launcher"),
         ("NetworkPolicy", "default-deny"),
@@ -281,7 +289,10 @@ def pod_problems(workload: Workload) -> list[str]:
     if context.get("runAsNonRoot") is not True:
         problems.append(f"{where}: pod runAsNonRoot")
     for field in ("runAsUser", "runAsGroup", "fsGroup"):
-        if not isinstance(context.get(field), int) or context[field] < 10000:
+        if workload.label in IMAGE_USERS:
+            if context.get(field) != IMAGE_USERS[workload.label]:
+                problems.append(f"{where}: pod {field} must be the image's own user")
+        elif not isinstance(context.get(field), int) or context[field] < 10000:
             problems.append(f"{where}: pod {field} must be an explicit id >= 10000")
     if context.get("seccompProfile") != {"type": "RuntimeDefault"}:
         problems.append(f"{where}: pod seccompProfile")
@@ -403,6 +414,7 @@ ALLOWED_SKIPS = {
     "CKV_K8S_21": "default namespace: only the template, which the launcher places",
     "CKV_K8S_35": "secrets as files: podscribe reads env vars, as in GCP",
     "CKV_K8S_38": "service account token: only the launcher identity",
+    "CKV_K8S_40": "high UID: only nginx-unprivileged, whose image's user is 101",
     "CKV_K8S_43": "image digests: pinned version tags, digests unresolvable offline",
 }
 
@@ -746,7 +758,7 @@ def test_pods_talk_along_the_designed_flows_only(
     assert pod_flows(policies, workloads, "Ingress") == EXPECTED_FLOWS
 
 
-def test_from_outside_only_traefik_reaches_submit(
+def test_from_outside_only_traefik_reaches_the_front_end(
     policies: list[dict[str, Any]], workloads: list[Workload]
 ) -> None:
     outside = []
@@ -760,7 +772,7 @@ def test_from_outside_only_traefik_reaches_submit(
                         outside.append((workload.label, peer, ports_of(rule)))
     assert outside == [
         (
-            "submit",
+            "frontend",
             {
                 "namespaceSelector": {
                     "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
@@ -845,3 +857,39 @@ def test_only_the_launchers_reach_the_kubernetes_api(
         if workload.label not in {"dispatch", "sweep", "podscribe-job"}:
             for address, port in (("93.184.215.14", 443), ("169.254.169.254", 80)):
                 assert not ip_egress_allowed(policies, workload.pod_labels, address, port)
+
+
+# --- the front end ---------------------------------------------------------------------------
+
+
+def test_the_front_end_is_nginx_unprivileged_in_front_of_submit(
+    rendered: list[dict[str, Any]], workloads: list[Workload]
+) -> None:
+    [frontend] = [w for w in workloads if w.label == "frontend"]
+    [container] = frontend.pod["containers"]
+    assert container["image"].startswith("nginxinc/nginx-unprivileged:")
+    security = container["securityContext"]
+    assert (security["runAsUser"], security["runAsGroup"]) == (101, 101)
+    assert [port["containerPort"] for port in container["ports"]] == [8080]
+    volumes = {volume["name"]: volume for volume in frontend.pod["volumes"]}
+    mounts = {mount["mountPath"]: volumes[mount["name"]] for mount in container["volumeMounts"]}
+    # The root filesystem is read-only: nginx writes its cache and temp files here only.
+    assert "emptyDir" in mounts["/var/cache/nginx"]
+    assert "emptyDir" in mounts[TMP]
+    configmap = configmap_named(rendered, "podscribe-frontend")
+    assert mounts["/etc/nginx/nginx.conf"]["configMap"]["name"] == configmap["metadata"]["name"]
+    assert "nginx.conf" in configmap["data"]
+    # The Ingress sends everything to the front end, which the frontend Service selects.
+    [ingress] = by_kind(rendered, "Ingress")
+    [rule] = ingress["spec"]["rules"]
+    [path] = rule["http"]["paths"]
+    assert (path["path"], path["backend"]["service"]["name"]) == ("/", "frontend")
+    service = the(rendered, "Service", "frontend")
+    assert service["spec"]["selector"] == {NAME_LABEL: "frontend"}
+    assert [port["port"] for port in service["spec"]["ports"]] == [8080]
+
+
+def test_submit_trusts_both_proxies_in_front_of_it(rendered: list[dict[str, Any]]) -> None:
+    # Traefik appends the caller, nginx appends Traefik: the caller is two from the end.
+    config = the(rendered, "ConfigMap", "podscribe-config")["data"]
+    assert config["PODSCRIBE_TRUSTED_PROXY_HOPS"] == "2"

@@ -24,7 +24,7 @@ from podscribe.errors import (
 from podscribe.ratelimit import Bucket, RateDecision, RateLimiter, address_identity
 from podscribe.settings import Settings
 
-__all__ = ["RateLimitExceededError", "RequestContext", "admit", "parse_job_id"]
+__all__ = ["RateLimitExceededError", "RequestContext", "admit", "admit_public", "parse_job_id"]
 
 _READ_METHODS = frozenset({"GET", "HEAD"})
 """Methods limited by the read budget; every other one by the create budget."""
@@ -142,6 +142,34 @@ def admit(
     if unauthorized is not None or caller is None:
         raise unauthorized or UnauthorizedError("authentication required")
     return RequestContext(request, base_url, caller=caller, rate=rate)
+
+
+def admit_public(
+    request: Request, settings: Settings, limiter: RateLimiter, budget: str
+) -> RequestContext:
+    """Rate-limit an unauthenticated route per client address, on a budget of its own.
+
+    For what browsers send without a key (CSP reports): no key is read, and the route's
+    own bucket keeps a flood of it from spending the API's budgets, or theirs from it.
+
+    Args:
+        request: the request.
+        settings: the trusted proxy hops and the budget's limit are read.
+        limiter: the rate limiter.
+        budget: the settings field of the route's per-address limit (``Route.budget``).
+
+    Returns:
+        The context of an admitted request (with its rate decision, for the headers).
+
+    Raises:
+        RateLimitExceededError: the address spent the budget.
+    """
+    address = address_identity(client_ip(request, settings.proxy_hops))
+    limit = int(getattr(settings, budget))
+    rate = limiter.hit([Bucket(f"ip:{budget}:{address}", limit)])
+    if not rate.allowed:
+        raise RateLimitExceededError(rate)
+    return RequestContext(request, rate=rate)
 
 
 def parse_job_id(value: str) -> uuid.UUID:

@@ -15,12 +15,13 @@ Per request: the trace header tags every log line; a route marked ``auth`` is ad
 creates on separate budgets, one Redis round trip; then authenticated); a ``{job_id}`` is
 parsed to a UUID when the handler reads it; the handler runs; any
 :class:`~podscribe.errors.PodscribeError` becomes its problem document and anything else a
-bare 500, logged with its stack trace here and never shown to the caller.
+bare 500, logged with its stack trace here and never shown to the caller. Every answer,
+problems and the framework's own errors included, leaves with the security headers
+(:mod:`podscribe.api.headers`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -34,22 +35,26 @@ from sqlalchemy.engine import Engine
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Request, Response
 
-from podscribe.api import idempotency
-from podscribe.api.admission import RateLimitExceededError, RequestContext, admit
+from podscribe.api import web
+from podscribe.api.admission import RateLimitExceededError, RequestContext, admit, admit_public
 from podscribe.api.auth import Caller
-from podscribe.api.documents import job_document, job_model, job_path
+from podscribe.api.csp_reports import CspReportStore, receive_reports
+from podscribe.api.documents import job_document, job_model
+from podscribe.api.headers import apply_security_headers
 from podscribe.api.listing import encode_cursor, parse_list_query
-from podscribe.api.models import Health, JobList, SubmitRequest, WebhookSecret
+from podscribe.api.models import Health, JobList, WebhookSecret
 from podscribe.api.openapi import openapi_document
 from podscribe.api.origin import base_url
 from podscribe.api.problems import problem_response
+from podscribe.api.responses import json_response, log_access
 from podscribe.api.routes import ROUTES, Route, url_map
+from podscribe.api.search import search_document
+from podscribe.api.submission import submit_response
 from podscribe.api.transcripts import transcript_response
-from podscribe.api.validation import Submission, parse_submit_request, parse_transcript_query
+from podscribe.api.validation import parse_transcript_query
 from podscribe.db import create_db_engine, transaction
 from podscribe.errors import (
     DatabaseUnavailableError,
-    IdempotencyKeyInUseError,
     InvalidRequestError,
     MethodNotAllowedError,
     PayloadTooLargeError,
@@ -60,8 +65,6 @@ from podscribe.errors import (
 )
 from podscribe.jobs import (
     Job,
-    SubmitOutcome,
-    create_or_get_job,
     get_job,
     list_jobs,
     remove_access,
@@ -112,6 +115,7 @@ class SubmitApi:
         self._publisher = publisher
         self._store = store
         self._limiter = limiter
+        self._csp_store: CspReportStore | None = None
         self._lock = threading.RLock()
         self._logging_ready = False
         self._ready_lock = threading.Lock()
@@ -163,6 +167,13 @@ class SubmitApi:
                 self._limiter = RateLimiter(self.settings)
             return self._limiter
 
+    @property
+    def csp_reports(self) -> CspReportStore:
+        with self._lock:
+            if self._csp_store is None:
+                self._csp_store = CspReportStore(self.settings)
+            return self._csp_store
+
     # --- the entry point -------------------------------------------------------------------
     def __call__(self, request: Request) -> Response:
         """Answer one request (the functions-framework target calls this).
@@ -196,7 +207,8 @@ class SubmitApi:
             except Exception:
                 log.exception("unexpected error answering %s %s", request.method, request.path)
                 response = problem_response(PodscribeError("unexpected error"))
-            self._log_access(request, response, caller, started)
+            apply_security_headers(response, lambda: self.settings)
+            log_access(request, response, caller, started)
             return response
 
     def framework_error(self, error: HTTPException) -> Response:
@@ -221,7 +233,7 @@ class SubmitApi:
             problem = InvalidRequestError("the request is malformed")
         else:
             problem = PodscribeError(f"{error.code} {error.name}")
-        return problem_response(problem)
+        return apply_security_headers(problem_response(problem), lambda: self.settings)
 
     def _route(self, request: Request) -> tuple[Route, dict[str, Any]]:
         adapter = _URLS.bind_to_environ(request.environ)
@@ -240,11 +252,12 @@ class SubmitApi:
         self, request: Request, route: Route, values: dict[str, Any]
     ) -> tuple[Caller | None, Response]:
         """Admit the request (for ``auth`` routes), parse the path, and run the handler."""
-        context = (
-            admit(request, self.settings, self.limiter, self._base_url(request))
-            if route.auth
-            else RequestContext(request)
-        )
+        if route.auth:
+            context = admit(request, self.settings, self.limiter, self._base_url(request))
+        elif route.budget is not None:
+            context = admit_public(request, self.settings, self.limiter, route.budget)
+        else:
+            context = RequestContext(request)
         if "job_id" in values:
             context = replace(context, path_job_id=str(values["job_id"]))
         response = self._handlers[route.operation_id](context)
@@ -262,96 +275,23 @@ class SubmitApi:
             raise InvalidRequestError("ready must be 0, 1, true or false")
         if ready in ("1", "true"):
             return self._readiness()
-        return _json_response(Health(status="ok").render())
+        return json_response(Health(status="ok").render())
 
     def _readyz(self, context: RequestContext) -> Response:
         return self._readiness()
 
+    def _web_page(self, context: RequestContext) -> Response:
+        return web.asset_response(context.request, web.INDEX)
+
+    def _web_asset(self, context: RequestContext) -> Response:
+        name = context.request.path.removeprefix(web.ASSET_PREFIX)
+        return web.asset_response(context.request, name)
+
     def _openapi(self, context: RequestContext) -> Response:
-        return _json_response(openapi_document(self._base_url(context.request)))
+        return json_response(openapi_document(self._base_url(context.request)))
 
     def _submit(self, context: RequestContext) -> Response:
-        key = idempotency.parse_idempotency_key(
-            context.request.headers.getlist(idempotency.IDEMPOTENCY_HEADER)
-        )
-        submission = parse_submit_request(context.request, self.settings)
-        reservation: idempotency.Reservation | None = None
-        if key is not None:
-            held = self._hold_idempotency_key(context, key, submission)
-            if isinstance(held, Response):
-                return held  # the first answer replayed, or 409 while it is in flight
-            reservation = held
-        try:
-            with transaction(self.engine) as conn:
-                job, outcome = create_or_get_job(
-                    conn,
-                    collection_id=submission.episode.collection_id,
-                    episode_id=submission.episode.episode_id,
-                    source_url=submission.url,
-                    key_fingerprint=context.key.fingerprint,
-                    transcript_model=submission.transcript_model,
-                    transcript_language=submission.transcript_language,
-                    requested_language=submission.language,
-                    requested_model=submission.model,
-                    callback_url=submission.callback_url,
-                    failed_retry_after_seconds=self.settings.failed_retry_after_seconds,
-                    budget=self.settings,
-                )
-                status = 200 if outcome is SubmitOutcome.EXISTING else 202
-                body = job_document(job, context.links_base)
-                location = f"{context.links_base}{job_path(job.id)}"
-                # In the job's transaction: the answer is stored exactly when its effect is.
-                if reservation is not None and not idempotency.complete(
-                    conn, reservation, status=status, body=body, location=location
-                ):
-                    log.warning("idempotency key taken over meanwhile; answer not stored")
-        except Exception:
-            if reservation is not None:
-                # Only successes are stored: the caller may fix this and send the key again.
-                idempotency.release(self.engine, reservation)
-            raise
-        if outcome is not SubmitOutcome.EXISTING:
-            self._wake(job.id)
-        log.info(
-            "submission %s",
-            outcome.value,
-            extra={"job_id": job.id, "outcome": outcome.value, "caller": context.key.short},
-        )
-        response = _json_response(body, status=status)
-        response.headers["Location"] = location
-        return response
-
-    def _hold_idempotency_key(
-        self, context: RequestContext, key: str, submission: Submission
-    ) -> idempotency.Reservation | Response:
-        """Reserve a submission's ``Idempotency-Key``, or answer for it: the key's first
-        answer replayed, or ``409 idempotency_key_in_use`` while that is still in flight.
-
-        Raises:
-            IdempotencyKeyReusedError: the key was sent with another request (422).
-        """
-        fields = {name: getattr(submission, name) for name in SubmitRequest.model_fields}
-        try:
-            held = idempotency.reserve(
-                self.engine,
-                key_fingerprint=context.key.fingerprint,
-                idempotency_key=key,
-                request_hash=idempotency.request_hash(
-                    context.request.method, context.request.path, fields
-                ),
-                ttl=idempotency.entry_ttl(self.settings),
-            )
-        except IdempotencyKeyInUseError as error:
-            retry = {"Retry-After": str(idempotency.IN_USE_RETRY_AFTER)}
-            return problem_response(error, instance=context.request.path, headers=retry)
-        if isinstance(held, idempotency.Reservation):
-            return held
-        log.info("submission replayed", extra={"caller": context.key.short})
-        response = _json_response(held.body, status=held.status)
-        if held.location:
-            response.headers["Location"] = held.location
-        response.headers[idempotency.REPLAYED_HEADER] = "true"
-        return response
+        return submit_response(context, self.settings, self.engine, self._wake)
 
     def _wake(self, job_id: str) -> None:
         """Publish the wake-up; on failure the job stays queued for the sweep to re-send."""
@@ -367,14 +307,14 @@ class SubmitApi:
         with transaction(self.engine) as conn:
             job = get_job(conn, context.job, key_fingerprint=context.key.fingerprint)
             webhook = webhook_state(conn, job.id, context.key.fingerprint)
-        return _json_response(job_document(job, context.links_base, webhook))
+        return json_response(job_document(job, context.links_base, webhook))
 
     def _webhook_secret(self, context: RequestContext) -> Response:
         secret = key_secret(self.settings, context.key.fingerprint)
         if secret is None:
             raise WebhooksDisabledError("no webhook secret is configured; webhooks are unsigned")
-        # _json_response answers Cache-Control: no-store, as a secret must be.
-        return _json_response(WebhookSecret(secret=secret).render())
+        # json_response answers Cache-Control: no-store, as a secret must be.
+        return json_response(WebhookSecret(secret=secret).render())
 
     def _list(self, context: RequestContext) -> Response:
         query = parse_list_query(context.request.args)
@@ -392,7 +332,11 @@ class SubmitApi:
                 encode_cursor(page.next_position, query.status) if page.next_position else None
             ),
         )
-        return _json_response(document.render())
+        return json_response(document.render())
+
+    def _search(self, context: RequestContext) -> Response:
+        document = search_document(self.engine, context.request.args, context.key.fingerprint)
+        return json_response(document)
 
     def _delete(self, context: RequestContext) -> Response:
         with transaction(self.engine) as conn:
@@ -419,6 +363,9 @@ class SubmitApi:
             job = get_job(conn, context.job, key_fingerprint=context.key.fingerprint)
         return transcript_response(job, query, self.engine, self.store)
 
+    def _csp_reports(self, context: RequestContext) -> Response:
+        return receive_reports(context.request, self.csp_reports)
+
     def _readiness(self) -> Response:
         """Ready when the database answered a probe of the last :data:`_READY_CACHE_SECONDS`.
 
@@ -436,7 +383,7 @@ class SubmitApi:
                 self._ready_cache["database"] = ready
         if not ready:
             raise DatabaseUnavailableError(DatabaseUnavailableError.public_message)
-        return _json_response(Health(status="ready", database="ok").render())
+        return json_response(Health(status="ready", database="ok").render())
 
     def _probe_database(self) -> bool:
         try:
@@ -447,39 +394,8 @@ class SubmitApi:
             return False
         return True
 
-    # --- logging ---------------------------------------------------------------------------
-    def _log_access(
-        self, request: Request, response: Response, caller: Caller | None, started: float
-    ) -> None:
-        # The Authorization header and the body are never logged; the caller appears only
-        # as a fingerprint prefix.
-        log.info(
-            "%s %s %s",
-            request.method,
-            request.path,
-            response.status_code,
-            extra={
-                "httpRequest": {
-                    "requestMethod": request.method,
-                    "requestUrl": request.path,
-                    "status": response.status_code,
-                    "latency": f"{time.perf_counter() - started:.6f}s",
-                    "remoteIp": request.remote_addr,
-                    "userAgent": request.headers.get("User-Agent", "")[:200],
-                },
-                "caller": caller.short if caller else None,
-            },
-        )
-
 
 def _recorded_objects(job: Job) -> list[str]:
     """The object names a job's row points to."""
     recorded = list((job.transcript_objects or {}).values())
     return [*recorded, job.checkpoint_object] if job.checkpoint_object else recorded
-
-
-def _json_response(body: Any, *, status: int = 200) -> Response:
-    payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
-    response = Response(payload, status=status, content_type="application/json")
-    response.headers["Cache-Control"] = "no-store"
-    return response

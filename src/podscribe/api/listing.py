@@ -15,6 +15,7 @@ import binascii
 import json
 import re
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,7 +32,12 @@ __all__ = [
     "ListQuery",
     "decode_cursor",
     "encode_cursor",
+    "not_a_cursor",
+    "only_parameters",
+    "pack_cursor",
+    "parse_limit",
     "parse_list_query",
+    "unpack_cursor",
 ]
 
 DEFAULT_LIMIT = 20
@@ -71,14 +77,44 @@ def encode_cursor(position: ListPosition, status: JobStatus | None) -> str:
     Returns:
         URL-safe base64 without padding.
     """
-    document = {
-        "v": _CURSOR_VERSION,
-        "t": position.created_at.isoformat(),
-        "id": str(position.job_id),
-        "s": status.value if status is not None else None,
-    }
-    raw = json.dumps(document, separators=(",", ":")).encode("utf-8")
+    return pack_cursor(
+        {
+            "t": position.created_at.isoformat(),
+            "id": str(position.job_id),
+            "s": status.value if status is not None else None,
+        }
+    )
+
+
+def pack_cursor(document: Mapping[str, Any]) -> str:
+    """A cursor carrying ``document`` (JSON, with this API's cursor version added).
+
+    Args:
+        document: JSON-ready position fields (``v`` is reserved for the version).
+
+    Returns:
+        URL-safe base64 without padding.
+    """
+    raw = json.dumps({"v": _CURSOR_VERSION, **document}, separators=(",", ":")).encode("utf-8")
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def unpack_cursor(cursor: str) -> dict[str, Any]:
+    """The document a :func:`pack_cursor` cursor carries; its fields are the caller's to check.
+
+    Raises:
+        InvalidRequestError: not a cursor of this API (form, base64, JSON or version).
+    """
+    if not _CURSOR_FORM.match(cursor):
+        raise not_a_cursor()
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        document = json.loads(raw.decode("utf-8"))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise not_a_cursor() from None
+    if not isinstance(document, dict) or document.get("v") != _CURSOR_VERSION:
+        raise not_a_cursor()
+    return document
 
 
 def decode_cursor(cursor: str, status: JobStatus | None) -> ListPosition:
@@ -105,29 +141,22 @@ def decode_cursor(cursor: str, status: JobStatus | None) -> ListPosition:
         created_at = datetime.fromisoformat(str(document["t"]))
         job_id = uuid.UUID(str(document["id"]))
     except (KeyError, ValueError):
-        raise _not_a_cursor() from None
+        raise not_a_cursor() from None
     if created_at.tzinfo is None:
-        raise _not_a_cursor()
+        raise not_a_cursor()
     return ListPosition(created_at=created_at, job_id=job_id)
 
 
 def _cursor_document(cursor: str) -> dict[str, Any]:
-    if not _CURSOR_FORM.match(cursor):
-        raise _not_a_cursor()
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        document = json.loads(raw.decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise _not_a_cursor() from None
-    if not isinstance(document, dict) or document.get("v") != _CURSOR_VERSION:
-        raise _not_a_cursor()
+    document = unpack_cursor(cursor)
     made_for = document.get("s")
     if made_for is not None and made_for not in _STATUSES:
-        raise _not_a_cursor()
+        raise not_a_cursor()
     return document
 
 
-def _not_a_cursor() -> InvalidRequestError:
+def not_a_cursor() -> InvalidRequestError:
+    """The refusal of a cursor this API did not write."""
     return InvalidRequestError(
         "cursor is not one this API gave out; pass next_cursor from a previous page as is"
     )
@@ -151,14 +180,7 @@ def parse_list_query(args: MultiDict[str, str]) -> ListQuery:
             out of range or not an integer, or a cursor that is not one of ours or was made
             for another status.
     """
-    unknown = sorted(set(args) - set(_PARAMETERS))
-    if unknown:
-        # Refused like unknown body fields: a typo such as ``state=`` must not list everything.
-        names = ", ".join(repr(name)[:40] for name in unknown[:5])
-        raise InvalidRequestError(f"unknown query parameter(s): {names}")
-    for name in _PARAMETERS:
-        if len(args.getlist(name)) > 1:
-            raise InvalidRequestError(f"{name} may be given once")
+    only_parameters(args, _PARAMETERS)
     status_text = args.get("status")
     status: JobStatus | None = None
     if status_text is not None:
@@ -167,14 +189,37 @@ def parse_list_query(args: MultiDict[str, str]) -> ListQuery:
                 f"status must be one of {', '.join(_STATUSES)}, not {status_text!r:.40}"
             )
         status = JobStatus(status_text)
-    limit_text = args.get("limit")
-    limit = DEFAULT_LIMIT
-    if limit_text is not None:
-        if not _LIMIT_FORM.match(limit_text) or not 1 <= int(limit_text) <= MAX_LIMIT:
-            raise InvalidRequestError(
-                f"limit must be an integer from 1 to {MAX_LIMIT}, not {limit_text!r:.40}"
-            )
-        limit = int(limit_text)
+    limit = parse_limit(args.get("limit"), default=DEFAULT_LIMIT, maximum=MAX_LIMIT)
     cursor = args.get("cursor")
     after = decode_cursor(cursor, status) if cursor is not None else None
     return ListQuery(status=status, limit=limit, after=after)
+
+
+def only_parameters(args: MultiDict[str, str], names: Iterable[str]) -> None:
+    """Refuse a query with a parameter not in ``names``, or one of them given twice.
+
+    Raises:
+        InvalidRequestError: an unknown or repeated parameter.
+    """
+    allowed = tuple(names)
+    unknown = sorted(set(args) - set(allowed))
+    if unknown:
+        # Refused like unknown body fields: a typo such as ``state=`` must not list everything.
+        shown = ", ".join(repr(name)[:40] for name in unknown[:5])
+        raise InvalidRequestError(f"unknown query parameter(s): {shown}")
+    for name in allowed:
+        if len(args.getlist(name)) > 1:
+            raise InvalidRequestError(f"{name} may be given once")
+
+
+def parse_limit(text: str | None, *, default: int, maximum: int) -> int:
+    """A page size: ``default`` when absent, else an integer from 1 to ``maximum``.
+
+    Raises:
+        InvalidRequestError: not such an integer.
+    """
+    if text is None:
+        return default
+    if not _LIMIT_FORM.match(text) or not 1 <= int(text) <= maximum:
+        raise InvalidRequestError(f"limit must be an integer from 1 to {maximum}, not {text!r:.40}")
+    return int(text)

@@ -48,6 +48,8 @@ __all__ = [
     "PartialTranscript",
     "Problem",
     "RequestedSettings",
+    "SearchResult",
+    "SearchResults",
     "SubmitRequest",
     "TranscriptFormat",
     "TranscriptionSettings",
@@ -338,6 +340,27 @@ class JobList(_Document):
 
     items: list[Job]
     next_cursor: str | None = Field(description="Pass as ``cursor`` for the next page.")
+
+
+class SearchResult(_Document):
+    """One segment that matched a search (``GET /v1/search``, design contract 9)."""
+
+    id: uuid.UUID = Field(description="The job whose transcript holds the segment.")
+    title: str = Field(description="The episode's title.")
+    show: str = Field(description="The show's name (empty when unknown).")
+    start: float = Field(description="Seconds from the start of the episode.")
+    end: float = Field(description="Seconds from the start of the episode.")
+    snippet: str = Field(
+        description="The segment's text, HTML-escaped, with each match in "
+        "`<mark>...</mark>`: the only markup it holds."
+    )
+
+
+class SearchResults(_Document):
+    """A page of search hits, best first (``GET /v1/search``)."""
+
+    items: list[SearchResult]
+    next_cursor: str | None = Field(description="Pass as ``cursor`` (with the same ``q``).")
 
 
 class Problem(_Document):

@@ -20,6 +20,7 @@ from podscribe.api.models import (
     Job,
     JobList,
     Problem,
+    SearchResults,
     SubmitRequest,
     WebhookEvent,
     WebhookSecret,
@@ -85,6 +86,7 @@ _MODELS: tuple[tuple[type[BaseModel], JsonSchemaMode], ...] = (
     (SubmitRequest, "validation"),
     (Job, "serialization"),
     (JobList, "serialization"),
+    (SearchResults, "serialization"),
     (Problem, "serialization"),
     (WebhookEvent, "serialization"),
     (WebhookSecret, "serialization"),
@@ -146,7 +148,7 @@ def _query(parameter: Parameter, where: str = "query") -> dict[str, Any]:
     rendered: dict[str, Any] = {
         "name": parameter.name,
         "in": where,
-        "required": False,
+        "required": parameter.required,
         "schema": parameter.schema,
     }
     if parameter.description:
@@ -183,6 +185,11 @@ def _operation(route: Route) -> dict[str, Any]:
                 "application/json": {"schema": {"$ref": _REF.format(model=route.body.__name__)}}
             },
         }
+    elif route.body_content:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {media: {"schema": schema} for media, schema in route.body_content.items()},
+        }
     replies = sorted((*route.replies, *(_ADMISSION if route.auth else ())), key=_status)
     operation["responses"] = {str(reply.status): _reply(reply) for reply in replies}
     return operation
@@ -194,7 +201,7 @@ def _status(reply: Reply) -> int:
 
 def _paths() -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    for route in ROUTES:
+    for route in (route for route in ROUTES if route.documented):
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
     return paths
 

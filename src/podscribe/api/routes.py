@@ -19,14 +19,26 @@ from typing import Any
 from pydantic import BaseModel
 from werkzeug.routing import Map, Rule
 
+from podscribe.api.csp_reports import MAX_BODY_BYTES, REPORT_SCHEMAS
 from podscribe.api.idempotency import IDEMPOTENCY_HEADER, KEY_PATTERN, MAX_KEY_LENGTH
 from podscribe.api.listing import CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT
-from podscribe.api.models import Health, Job, JobList, Problem, SubmitRequest, WebhookSecret
+from podscribe.api.models import (
+    Health,
+    Job,
+    JobList,
+    Problem,
+    SearchResults,
+    SubmitRequest,
+    WebhookSecret,
+)
+from podscribe.api.search import MAX_LIMIT as SEARCH_MAX_LIMIT
+from podscribe.api.search import MAX_QUERY_LENGTH
 from podscribe.errors import (
     IdempotencyKeyInUseError,
     JobActiveError,
     JobNotFoundError,
     PodscribeError,
+    RateLimitedError,
     RouteNotFoundError,
     TranscriptNotReadyError,
     WebhooksDisabledError,
@@ -68,11 +80,13 @@ class Reply:
 
 @dataclass(frozen=True)
 class Parameter:
-    """A query or header parameter: its name, JSON schema and description."""
+    """A query or header parameter: its name, JSON schema, description and whether it must
+    be given."""
 
     name: str
     schema: dict[str, Any]
     description: str | None = None
+    required: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,10 +101,15 @@ class Route:
         summary: the OpenAPI summary.
         replies: the answers it documents (the admission's 401/429/503 are added for ``auth``).
         auth: rate-limited and authenticated (Bearer key) before the handler runs.
+        budget: for a route without ``auth``: the settings field of its own per-address rate
+            limit (``rate_limit_..._per_ip``); None: not limited.
         description: a longer OpenAPI description.
         body: the model of the JSON request body.
+        body_content: a request body that is not a model: media types to JSON schemas.
         query: the query parameters.
         headers: the request header parameters.
+        documented: listed in the OpenAPI document (the web app's page and files are not
+            API operations).
     """
 
     method: str
@@ -100,10 +119,13 @@ class Route:
     summary: str
     replies: tuple[Reply, ...]
     auth: bool = True
+    budget: str | None = None
     description: str | None = None
     body: type[BaseModel] | None = None
+    body_content: dict[str, dict[str, Any]] = field(default_factory=dict)
     query: tuple[Parameter, ...] = field(default=())
     headers: tuple[Parameter, ...] = field(default=())
+    documented: bool = True
 
     @property
     def path_parameters(self) -> list[str]:
@@ -269,6 +291,45 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route(
         "GET",
+        "/v1/search",
+        handler="search",
+        operation_id="searchTranscripts",
+        summary="Search what was said across the caller's succeeded transcripts",
+        description="Segments of this key's succeeded jobs that match `q`, best first "
+        '(`ts_rank_cd`): words are ANDed and English-stemmed, `"quoted words"` are a phrase, '
+        "a trailing `*` makes a word a prefix; nothing else is an operator. Each hit's "
+        "`snippet` is HTML-escaped text whose only markup is `<mark>` around the matches. "
+        "Pass `next_cursor` as `cursor`, with the same `q`, for the next page.",
+        query=(
+            Parameter(
+                "q",
+                {"type": "string", "minLength": 1, "maxLength": MAX_QUERY_LENGTH},
+                'The query: `river bank`, `"fellow americans"`, `transcri*`.',
+                required=True,
+            ),
+            Parameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": SEARCH_MAX_LIMIT},
+                "Hits per page (default 20).",
+            ),
+            Parameter(
+                "cursor",
+                {"type": "string", "pattern": CURSOR_PATTERN},
+                "A previous page's `next_cursor`, made for the same `q`.",
+            ),
+        ),
+        replies=(
+            Reply(200, "A page of hits.", SearchResults, headers=_RATE),
+            Reply(
+                400,
+                "q missing, empty, too long, with control characters or no word; limit out "
+                "of range; or a foreign cursor",
+                Problem,
+            ),
+        ),
+    ),
+    Route(
+        "GET",
         "/v1/webhook-secret",
         handler="webhook_secret",
         operation_id="getWebhookSecret",
@@ -283,6 +344,35 @@ ROUTES: tuple[Route, ...] = (
                 "No master secret is configured: webhooks are sent unsigned",
                 Problem,
                 errors=(WebhooksDisabledError,),
+            ),
+        ),
+    ),
+    Route(
+        "POST",
+        "/v1/csp-reports",
+        handler="csp_reports",
+        operation_id="reportCspViolation",
+        summary="Where browsers report Content-Security-Policy violations",
+        description="Named by the policy every answer carries (`report-uri`, and `report-to` "
+        "through `Reporting-Endpoints`); browsers send reports without a key, so it is "
+        "limited per client address on a budget of its own "
+        "(PODSCRIBE_RATE_LIMIT_CSP_REPORTS_PER_IP). Bodies of at most "
+        f"{MAX_BODY_BYTES} bytes; the last PODSCRIBE_CSP_REPORTS_MAX reports are kept, "
+        "normalised (document origin and path, directive, blocked scheme and host, time).",
+        auth=False,
+        budget="rate_limit_csp_reports_per_ip",
+        body_content=REPORT_SCHEMAS,
+        replies=(
+            Reply(204, "Received.", headers=_RATE),
+            Reply(400, "Not JSON, or not the shape of its media type", Problem),
+            Reply(413, f"Body larger than {MAX_BODY_BYTES} bytes", Problem),
+            Reply(415, "Neither application/csp-report nor application/reports+json", Problem),
+            Reply(
+                429,
+                "Too many reports from this IPv4 address or IPv6 /64; wait Retry-After seconds",
+                Problem,
+                headers=("Retry-After", *_RATE),
+                errors=(RateLimitedError,),
             ),
         ),
     ),
@@ -330,8 +420,34 @@ ROUTES: tuple[Route, ...] = (
             Reply(503, "The database or storage is unavailable", Problem, headers=("Retry-After",)),
         ),
     ),
+    # The web app (podscribe.api.web): on the API's origin, not part of the API. /assets/,
+    # not /static/: Flask (under functions-framework) claims /static/ for itself.
+    Route(
+        "GET",
+        "/",
+        handler="web_page",
+        operation_id="webApp",
+        summary="The web app's page",
+        auth=False,
+        documented=False,
+        replies=(Reply(200, "The page.", content_types=("text/html",)),),
+    ),
+    Route(
+        "GET",
+        "/assets/{name}",
+        handler="web_asset",
+        operation_id="webAsset",
+        summary="One of the web app's scripts or its style sheet",
+        auth=False,
+        documented=False,
+        replies=(
+            Reply(200, "The file.", content_types=("text/javascript", "text/css")),
+            Reply(404, "No such file", Problem, errors=(RouteNotFoundError,)),
+        ),
+    ),
 )
-"""Every operation of the API, in the order the OpenAPI document lists them."""
+"""Every operation of the API, in the order the OpenAPI document lists them (those
+``documented``)."""
 
 
 def url_map(routes: tuple[Route, ...] = ROUTES) -> Map:

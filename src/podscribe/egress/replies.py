@@ -47,7 +47,7 @@ def raise_for_status(response: httpx.Response, url: str) -> None:
             f"{url}: 429 Too Many Requests", retry_after=_retry_after(response)
         )
     if status >= 500:
-        raise FetchFailedError(f"{url}: server error {status}")
+        raise FetchFailedError(f"{url}: server error {status}", status)
     raise UpstreamStatusError(f"{url}: HTTP {status}", status)
 
 

@@ -8,7 +8,7 @@ expression with typed, bound parameters: ids bind as UUIDs, JSON columns as ``js
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
 
 metadata = sa.MetaData()
 
@@ -96,4 +96,16 @@ webhook_deliveries_table = sa.Table(
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", _TIMESTAMP, nullable=False),
     sa.Column("delivered_at", _TIMESTAMP),
+)
+
+transcript_segments_table = sa.Table(
+    "transcript_segments",
+    metadata,
+    sa.Column("job_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("start_seconds", sa.Float, nullable=False),
+    sa.Column("end_seconds", sa.Float, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    # PostgreSQL's generated column (migration 0007): never written, so never in an INSERT.
+    sa.Column("search_vector", TSVECTOR, sa.Computed("to_tsvector('english'::regconfig, text)")),
 )

@@ -41,6 +41,7 @@ from podscribe.errors import (
 )
 from podscribe.jobs.lease import Heartbeat
 from podscribe.jobs.preflight import check_declared_length
+from podscribe.jobs.search import index_transcript
 from podscribe.jobs.webhooks import notify_finished
 from podscribe.podcasts import Episode, EpisodeRef, resolve_episode
 from podscribe.retry import retrying
@@ -224,6 +225,8 @@ class _Work:
                 transcript_objects=objects,
                 changes={"language": language, "duration_seconds": round(duration, 3)},
             )
+            # In the status change's transaction: a succeeded job is always searchable.
+            index_transcript(conn, self.job.id, transcript.segments)
         log.info(
             "job succeeded",
             extra={"job_id": self.job.id, "audio_seconds": duration, "timings": self.timings},

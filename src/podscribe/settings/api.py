@@ -60,6 +60,15 @@ class ApiSettings(ProfileSettings):
         description="How long a `POST`'s `Idempotency-Key` and its stored answer are kept "
         "(a repeat within it gets the first answer); the sweep deletes older ones.",
     )
+    csp_reports_max: int = Field(
+        1000,
+        ge=1,
+        le=100_000,
+        validation_alias=variable("PODSCRIBE_CSP_REPORTS_MAX"),
+        description="Most CSP violation reports kept (`POST /v1/csp-reports`): a Redis list "
+        "capped at this length, or, while Redis is down, as many in each submit instance's "
+        "memory; newer reports replace the oldest.",
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -113,6 +122,13 @@ class RateLimitSettings(SettingsGroup):
         ge=1,
         validation_alias=variable("PODSCRIBE_RATE_LIMIT_READS_PER_IP"),
         description="Reads (GET) with a valid key per window per client IPv4 address or IPv6 /64.",
+    )
+    rate_limit_csp_reports_per_ip: int = Field(
+        60,
+        ge=1,
+        validation_alias=variable("PODSCRIBE_RATE_LIMIT_CSP_REPORTS_PER_IP"),
+        description="CSP violation reports (`POST /v1/csp-reports`, sent by browsers without "
+        "a key) per window per client IPv4 address or IPv6 /64; a budget of their own.",
     )
     rate_limit_window_seconds: int = Field(
         60,
