@@ -10,10 +10,10 @@ Then ``--queries`` searches of each kind run through :func:`podscribe.jobs.searc
 (the statement the API runs: the key's succeeded jobs, ranked, a page of 20 with snippets),
 each for a random key:
 
-* ``top-10 word``: one of the 10 most frequent words (each in 20-90 % of segments: the worst
+* ``top-10 word``: one of the 10 most frequent words (each in 15-90 % of segments: the worst
   case; in real speech the most frequent words are English stop words, which the index
   leaves out);
-* ``common word``: ranks 10-30 (each in 5-20 % of segments, as "know" or "people" are in
+* ``common word``: ranks 10-30 (each in 5-15 % of segments, as "know" or "people" are in
   speech);
 * ``word``: a word of middling frequency (ranks 100-1,000);
 * ``rare word``: a word of rank 10,000 or more;

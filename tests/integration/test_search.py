@@ -206,6 +206,14 @@ def test_indexing_again_replaces_a_jobs_rows(client: Any, engine: Engine) -> Non
     assert hits(client, "owls") == [(job_id, 0.0)]
 
 
+def test_a_huge_or_odd_segment_never_fails_the_success(client: Any, engine: Engine) -> None:
+    huge = "lighthouse " + " ".join(f"w{n}" for n in range(60_000)) + " " + "x" * 5000
+    job_id = transcribed(client, engine, 1000, huge, "nul\x00 inside", "   ", "keeper")
+    assert hits(client, "lighthouse") == [(job_id, 0.0)]
+    assert hits(client, "inside") == [(job_id, 10.0)]
+    assert hits(client, "keeper") == [(job_id, 30.0)], "an empty segment keeps its number"
+
+
 def test_paging_with_the_cursor_has_no_gaps_or_repeats(client: Any, engine: Engine) -> None:
     # Equal ranks (identical segments) across jobs: the order is still total.
     texts = ["the river runs", "the river runs", "river and river again", "a river"]

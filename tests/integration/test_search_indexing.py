@@ -16,10 +16,12 @@ from podscribe.api.auth import key_fingerprint
 from podscribe.cli import EXIT_OK, EXIT_REFUSED, main
 from podscribe.client import PodscribeClient
 from podscribe.db import transaction
+from podscribe.jobs.search_backfill import backfill
 from podscribe.jobs.worker import JobOutcome, run_job
 from podscribe.settings import get_settings, load_settings
 from podscribe.storage import TranscriptStore
-from podscribe.transcription.formats import Transcript
+from podscribe.transcription.formats import Transcript, render_json
+from podscribe.transcription.segments import Segment
 from tests.conftest import TEST_PROJECT
 from tests.integration.submit_support import (
     API_KEY,
@@ -30,7 +32,7 @@ from tests.integration.submit_support import (
     limited_submit_environment,
     submit_test_client,
 )
-from tests.integration.test_search import COLLECTION, JFK, search, succeed_with
+from tests.integration.test_search import COLLECTION, JFK, search, submit, succeed_with
 
 
 @pytest.fixture
@@ -125,3 +127,53 @@ def test_the_worker_indexes_a_job_in_the_transaction_that_makes_it_succeeded(
     found = search(client, q=word, limit="50")["items"]
     assert (job.id, spoken[0][0]) in [(item["id"], item["start"]) for item in found]
     assert found[0]["title"] == "Searchable Sounds" and found[0]["show"] == SHOW.name
+
+
+def _succeeded_before_search(
+    client: Any, engine: Engine, store: TranscriptStore, episode: int, *texts: str
+) -> str:
+    """A job that succeeded with its transcript stored and no segment rows (as before 0007)."""
+    job_id = submit(client, episode)
+    transcript = Transcript(
+        segments=tuple(Segment(5.0 * n, 5.0 * n + 4.0, text) for n, text in enumerate(texts)),
+        language="en",
+        duration=5.0 * len(texts),
+        model="tiny.en",
+        device="cpu",
+        compute_type="int8",
+    )
+    name = store.put(
+        f"transcripts/{job_id}/transcript.json", render_json(transcript), "application/json"
+    )
+    with transaction(engine) as conn:
+        jobs.claim_for_dispatch(conn, job_id, lease_seconds=60, max_attempts=3)
+        jobs.start_running(conn, job_id, lease_seconds=60)
+        jobs.succeed(conn, job_id, transcript_objects={"json": name})
+    return job_id
+
+
+def test_the_backfill_indexes_jobs_that_succeeded_before_search(
+    client: Any, engine: Engine
+) -> None:
+    store = TranscriptStore(get_settings())
+    store.ensure_bucket()
+    old = _succeeded_before_search(client, engine, store, 1000, "Gulls at dawn.", "Lighthouses.")
+    silent = _succeeded_before_search(client, engine, store, 1001)
+    gone = _succeeded_before_search(client, engine, store, 1002, "Gulls again.")
+    store.delete_job_objects(gone, [f"transcripts/{gone}/transcript.json"])
+    current = submit(client, 1003)
+    succeed_with(engine, current, ["Gulls and terns."])
+    assert [item["id"] for item in search(client, q="gulls")["items"]] == [current]
+    # old gets rows; silent has none to write; gone is logged and left.
+    assert backfill(engine, store, batch=1) == 1
+    found = {(item["id"], item["start"]) for item in search(client, q="gull*")["items"]}
+    assert found == {(old, 0.0), (current, 0.0)}
+    assert search(client, q="lighthouse")["items"][0]["start"] == 5.0
+    assert backfill(engine, store) == 0, "a second run finds nothing left to do"
+    with transaction(engine) as conn:
+        rows = conn.execute(
+            sa.text("SELECT job_id, count(*) FROM transcript_segments GROUP BY job_id")
+        ).all()
+    # Neither silent nor gone has rows; every other job has its segments once.
+    assert {(str(job), count) for job, count in rows} == {(old, 2), (current, 1)}
+    assert {silent, gone}.isdisjoint({old, current})

@@ -57,7 +57,10 @@ SEARCH_CONFIG = "english"
 _PREFIX_FORM = re.compile(r"[^\W_]+")
 """What a prefix may be: letters and digits, nothing ``to_tsquery`` could read as syntax."""
 _HEADLINE_OPTIONS = "StartSel=<mark>, StopSel=</mark>, MaxWords=60, MinWords=30, ShortWord=2"
-"""Whole segments up to 30 words (most are), else about 60 words around the matches."""
+"""30 to 60 words around the matches: most or all of a segment."""
+_MAX_TEXT = 100_000
+"""Characters of a segment indexed (Whisper's are a few hundred): PostgreSQL refuses a
+tsvector over 1 MB, and that error would undo the job's success with it."""
 _INSERT_CHUNK = 1000
 """Rows per INSERT (5 parameters each, far below the protocol's 32,767)."""
 _ESCAPES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#x27;"))
@@ -157,7 +160,7 @@ def index_transcript(conn: Connection, job_id: JobId, segments: Iterable[Segment
             "start_seconds": float(segment.start),
             "end_seconds": float(segment.end),
             # PostgreSQL text cannot hold NUL; no word is lost with it.
-            "text": text,
+            "text": text[:_MAX_TEXT],
         }
         for seq, segment in enumerate(segments)
         if (text := segment.text.replace("\x00", "").strip())
