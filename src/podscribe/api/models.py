@@ -170,6 +170,23 @@ class SubmitRequest(BaseModel):
         description="https URL that receives a POST when the job finishes. "
         "Internal addresses are refused (SSRF guard).",
     )
+    speakers: bool = Field(
+        default=True,
+        description="Label who speaks when (diarization). `false`: this caller's transcript "
+        "files carry no speaker labels.",
+    )
+    speakers_expected: int | None = Field(
+        default=None,
+        ge=1,
+        le=10,
+        description="How many speakers the episode has, when known; estimated when absent. "
+        "Taken from the first request for the episode.",
+    )
+    force: bool = Field(
+        default=False,
+        description="Transcribe even when the feed carries the publisher's own transcript "
+        "(`<podcast:transcript>`), which is otherwise used as is, with no GPU.",
+    )
 
     @field_validator("url")
     @classmethod

@@ -67,6 +67,9 @@ def submit_response(
                 requested_language=submission.language,
                 requested_model=submission.model,
                 callback_url=submission.callback_url,
+                speakers=submission.speakers,
+                speakers_expected=submission.speakers_expected,
+                force=submission.force,
                 failed_retry_after_seconds=settings.failed_retry_after_seconds,
                 budget=settings,
             )

@@ -62,6 +62,9 @@ class Submission:
             ``model``): with the episode and ``transcript_language``, the job's identity.
         transcript_language: the language the transcript will be in, ``""`` when it is to
             be detected (an English-only model's is always ``en``).
+        speakers: whether this caller's transcript files carry speaker labels.
+        speakers_expected: the caller's hint of the number of speakers, or None.
+        force: transcribe even when the feed carries the publisher's transcript.
     """
 
     url: str
@@ -71,6 +74,9 @@ class Submission:
     callback_url: str | None = None
     transcript_model: str = ""
     transcript_language: str = ""
+    speakers: bool = True
+    speakers_expected: int | None = None
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,9 @@ def parse_submit_request(request: Request, settings: Settings) -> Submission:
         transcript_model=model,
         # Asking an English-only model for "en" or for nothing is the same transcript.
         transcript_language=fields.language or only or "",
+        speakers=fields.speakers,
+        speakers_expected=fields.speakers_expected,
+        force=fields.force,
     )
 
 

@@ -112,6 +112,10 @@ class Job:
     dispatched_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    speakers_expected: int | None = None
+    transcript_source: str | None = None
+    provenance: dict[str, Any] | None = None
+    skip_publisher: bool = False
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> Job:

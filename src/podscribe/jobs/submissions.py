@@ -41,6 +41,9 @@ def create_or_get_job(
     requested_language: str | None = None,
     requested_model: str | None = None,
     callback_url: str | None = None,
+    speakers: bool = True,
+    speakers_expected: int | None = None,
+    force: bool = False,
     failed_retry_after_seconds: float = 0.0,
     budget: BudgetSettings | None = None,
 ) -> tuple[Job, SubmitOutcome]:
@@ -56,6 +59,9 @@ def create_or_get_job(
     Args:
         transcript_model: the model the job runs (the served name, not the one asked for).
         transcript_language: the language asked for, ``""`` when it is to be detected.
+        speakers: whether this key's transcript files carry speaker labels.
+        speakers_expected: the speaker count hint, recorded when this creates the job.
+        force: transcribe even when the feed carries the publisher's transcript.
         failed_retry_after_seconds: the cool-down of a job failed by its episode's fault.
         budget: when given, a submission that starts a job (creates it, or queues it again)
             is charged to the key (:func:`~podscribe.jobs.budgets.charge_job_start`).
@@ -99,6 +105,8 @@ def create_or_get_job(
                 transcript_language=transcript_language,
                 requested_language=requested_language,
                 requested_model=requested_model,
+                speakers_expected=speakers_expected,
+                skip_publisher=force,
             )
             .on_conflict_do_nothing(constraint="jobs_identity_key")
             .returning(*_jobs.c)
@@ -126,6 +134,9 @@ def create_or_get_job(
                 requested_language=requested_language,
                 requested_model=requested_model,
                 callback_url=callback_url,
+                speakers=speakers,
+                speakers_expected=speakers_expected,
+                force=force,
                 failed_retry_after_seconds=failed_retry_after_seconds,
                 budget=budget,
             )
@@ -141,6 +152,7 @@ def create_or_get_job(
         key_fingerprint=key_fingerprint,
         callback_url=callback_url,
         source_url=source_url,
+        speakers=speakers,
     )
     conn.execute(
         grant.on_conflict_do_update(
@@ -148,7 +160,8 @@ def create_or_get_job(
             set_={
                 "callback_url": sa.func.coalesce(
                     grant.excluded.callback_url, _access.c.callback_url
-                )
+                ),
+                "speakers": grant.excluded.speakers,
             },
         )
     )

@@ -49,6 +49,10 @@ jobs_table = sa.Table(
     sa.Column("started_at", _TIMESTAMP),
     sa.Column("finished_at", _TIMESTAMP),
     sa.Column("updated_at", _TIMESTAMP, nullable=False),
+    sa.Column("speakers_expected", sa.Integer),
+    sa.Column("transcript_source", sa.Text),
+    sa.Column("provenance", JSONB(none_as_null=True)),
+    sa.Column("skip_publisher", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 job_access_table = sa.Table(
@@ -59,6 +63,8 @@ job_access_table = sa.Table(
     sa.Column("callback_url", sa.Text),
     sa.Column("source_url", sa.Text, nullable=False),
     sa.Column("created_at", _TIMESTAMP, nullable=False),
+    sa.Column("speakers", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("speaker_names", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
 )
 
 job_events_table = sa.Table(

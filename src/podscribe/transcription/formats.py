@@ -57,6 +57,10 @@ class Transcript:
         episode: what the resolver found (show, title, audio URL, ...), when known.
         complete: False for a checkpoint: only the audio up to ``transcribed_until`` is done.
         transcribed_until: seconds of audio covered so far (the duration when complete).
+        source: ``model`` (transcribed here) or ``publisher`` (the feed's own transcript,
+            normalised).
+        provenance: where a publisher's transcript came from (URL, type, sha256, the audio's
+            declared length then); None for ``model``.
     """
 
     segments: tuple[Segment, ...]
@@ -69,6 +73,8 @@ class Transcript:
     episode: Mapping[str, Any] | None = None
     complete: bool = True
     transcribed_until: float | None = None
+    source: str = "model"
+    provenance: Mapping[str, Any] | None = None
 
     @property
     def text(self) -> str:
@@ -90,6 +96,9 @@ class Transcript:
             "compute_type": self.compute_type,
             "timings": {name: round(value, 3) for name, value in self.timings.items()},
             "episode": dict(self.episode) if self.episode is not None else None,
+            "source": self.source,
+            "provenance": dict(self.provenance) if self.provenance is not None else None,
+            "speakers": sorted({s.speaker for s in self.segments if s.speaker is not None}),
             "text": " ".join(segment.text for segment in self.segments),
             "segments": [
                 {
@@ -97,6 +106,7 @@ class Transcript:
                     "start": segment.start,
                     "end": segment.end,
                     "text": segment.text,
+                    "speaker": segment.speaker,
                     "avg_logprob": round(segment.avg_logprob, 4),
                     "no_speech_prob": round(segment.no_speech_prob, 4),
                     "words": [
@@ -138,6 +148,7 @@ class Transcript:
                 ),
                 avg_logprob=float(item.get("avg_logprob", 0.0)),
                 no_speech_prob=float(item.get("no_speech_prob", 0.0)),
+                speaker=str(item["speaker"]) if item.get("speaker") is not None else None,
             )
             for item in data["segments"]
         )
@@ -154,6 +165,8 @@ class Transcript:
             transcribed_until=None
             if data.get("complete", True) or data.get("transcribed_until") is None
             else float(data["transcribed_until"]),
+            source=str(data.get("source") or "model"),
+            provenance=data.get("provenance"),
         )
 
     @classmethod

@@ -30,6 +30,9 @@ class Segment:
         words: word timings when word timestamps are on; empty otherwise.
         avg_logprob: the decoder's average log probability.
         no_speech_prob: the model's belief that the stretch held no speech.
+        speaker: who spoke it: a diarization label (``S1``, ``S2``, ...) or, for a
+            publisher's transcript, the name it gives; None when unknown. A segment has one
+            speaker: diarization splits segments where the speaker changes.
     """
 
     start: float
@@ -38,6 +41,7 @@ class Segment:
     words: tuple[Word, ...] = ()
     avg_logprob: float = 0.0
     no_speech_prob: float = 0.0
+    speaker: str | None = None
 
     def shifted(self, seconds: float) -> Segment:
         """The same segment, ``seconds`` later."""
