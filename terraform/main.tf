@@ -9,11 +9,18 @@ locals {
   job_image               = "${module.job.repository_url}/${var.job_image_name}:${var.job_image_tag}"
   labels                  = merge({ app = "podscribe" }, var.labels)
 
+  # Every region a job may be placed in (the configured one, then each fallback's) gets a
+  # subnet and a network attachment; each takes the next /24 of vertex_jobs_cidr.
+  vertex_regions     = distinct(concat([var.region], [for entry in var.vertex_fallbacks : split("/", entry)[0]]))
+  vertex_job_subnets = { for index, region in local.vertex_regions : region => cidrsubnet(var.vertex_jobs_cidr, 24 - tonumber(split("/", var.vertex_jobs_cidr)[1]), index) }
+
   apis = [
     "aiplatform.googleapis.com",
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
+    # Every project-level IAM grant (and any read of the project) goes through Resource Manager.
+    "cloudresourcemanager.googleapis.com",
     "cloudscheduler.googleapis.com",
     "compute.googleapis.com",
     "iam.googleapis.com",
@@ -23,7 +30,6 @@ locals {
     "secretmanager.googleapis.com",
     "servicenetworking.googleapis.com",
     "sqladmin.googleapis.com",
-    "vpcaccess.googleapis.com",
   ]
 }
 
@@ -39,11 +45,12 @@ resource "google_project_service" "apis" {
 module "network" {
   source = "./modules/network"
 
-  project_id     = var.project_id
-  region         = var.region
-  network_name   = "${var.name_prefix}-vpc"
-  connector_name = "${var.name_prefix}-connector"
-  connector_cidr = var.connector_cidr
+  project_id              = var.project_id
+  region                  = var.region
+  network_name            = "${var.name_prefix}-vpc"
+  functions_subnet_cidr   = var.functions_subnet_cidr
+  vertex_job_subnets      = local.vertex_job_subnets
+  network_attachment_name = "${var.name_prefix}-vertex-jobs"
 
   depends_on = [google_project_service.apis]
 }
@@ -139,7 +146,8 @@ module "functions" {
   sources_bucket            = module.storage.sources_bucket
   submit_bundle_path        = "${local.bundles_dir}/submit.zip"
   dispatch_bundle_path      = "${local.bundles_dir}/dispatch.zip"
-  vpc_connector_id          = module.network.connector_id
+  network_id                = module.network.network_id
+  functions_subnetwork_id   = module.network.functions_subnetwork_id
   jobs_topic_id             = module.pubsub.jobs_topic_id
   jobs_topic_name           = module.pubsub.jobs_topic_name
   transcripts_bucket        = module.storage.transcripts_bucket
@@ -151,7 +159,7 @@ module "functions" {
   job_service_account_email = module.job.service_account_email
   job_service_account_name  = module.job.service_account_name
   job_image                 = local.job_image
-  vertex_network            = module.network.vertex_network
+  vertex_network_attachment = module.network.vertex_network_attachment
   vertex_machine_type       = var.vertex_machine_type
   vertex_accelerator_type   = var.vertex_accelerator_type
   vertex_accelerator_count  = var.vertex_accelerator_count
@@ -162,13 +170,15 @@ module "functions" {
   dispatch_max_instances    = var.dispatch_max_instances
   public_base_url           = var.public_base_url
   trusted_proxy_hops        = var.trusted_proxy_hops
+
+  # The build and runtime accounts' grants go through APIs that must be on first.
+  depends_on = [google_project_service.apis]
 }
 
 module "pubsub" {
   source = "./modules/pubsub"
 
   project_id                 = var.project_id
-  project_number             = module.network.project_number
   region                     = var.region
   name_prefix                = var.name_prefix
   labels                     = local.labels
@@ -211,10 +221,11 @@ locals {
   }
 
   # A Vertex AI CustomJobSpec for `gcloud ai custom-jobs create --config`: the job image
-  # runs `python -m podscribe.db migrate` as the job's account, inside the VPC.
+  # runs `python -m podscribe.db migrate` as the job's account, joined to the VPC through
+  # the network attachment (a PSC interface), the same route to Cloud SQL the jobs take.
   migration_job_config = jsonencode({
-    serviceAccount = module.job.service_account_email
-    network        = module.network.vertex_network
+    serviceAccount     = module.job.service_account_email
+    pscInterfaceConfig = { networkAttachment = module.network.vertex_network_attachment }
     workerPoolSpecs = [{
       machineSpec  = { machineType = "e2-standard-4" }
       replicaCount = 1

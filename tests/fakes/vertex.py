@@ -3,7 +3,8 @@
 The real ``google-cloud-aiplatform`` client (``JobServiceClient`` over an insecure channel,
 see ``PODSCRIBE_VERTEX_API_ENDPOINT``) sends its real ``CreateCustomJob``, ``GetCustomJob``
 and ``ListCustomJobs`` requests here. A generic handler decodes them with the aiplatform_v1
-protos, records them, and answers as the test scripted: a created job, a refusal with a
+protos (every field the launcher sets, the job's ``psc_interface_config`` included), records
+them, and answers as the test scripted: a created job, a refusal with a
 status code and message (``RESOURCE_EXHAUSTED`` "resources are insufficient", ``UNAVAILABLE``),
 or a job state (``JOB_STATE_FAILED`` with an error message) for later reads.
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
-import venv
+import sys
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -19,7 +20,15 @@ from pathlib import Path
 import pytest
 
 from tests.services import missing_service
-from tools.bundles import DEFAULT_SPECS, BundleError, BundleSpec, build_all, build_bundle
+from tools.bundles import (
+    DEFAULT_SPECS,
+    FUNCTION_RUNTIME,
+    BundleError,
+    BundleSpec,
+    build_all,
+    build_bundle,
+    check_runtime_wheels,
+)
 
 # target -> signature type, per bundle (the dispatch bundle also serves the sweep function).
 TARGETS = {
@@ -101,6 +110,25 @@ def test_an_unknown_extra_is_reported(tmp_path: Path) -> None:
         build_bundle(BundleSpec("fake", spec.function_dir, "no-such-extra"), tmp_path)
 
 
+_UNREACHABLE = (
+    "NewConnectionError",
+    "Failed to establish a new connection",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+)
+
+
+def _runtime_python() -> str:
+    """A CPython of Cloud Functions' runtime (3.11), whichever Python runs the tests."""
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == FUNCTION_RUNTIME.python_version:
+        return sys.executable
+    found = shutil.which(f"python{FUNCTION_RUNTIME.python_version}")
+    if found is None:
+        missing_service(f"no python{FUNCTION_RUNTIME.python_version} for the bundle's venv")
+        raise AssertionError("unreachable")
+    return found
+
+
 @pytest.fixture(scope="module")
 def built_bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     missing = [str(spec.function_dir / "main.py") for spec in DEFAULT_SPECS]
@@ -123,8 +151,13 @@ def test_bundle_imports_in_a_fresh_venv(
     # The web app's files are package data the submit function serves at /.
     assert (source / "podscribe" / "web" / "index.html").is_file()
     env_dir = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
+    subprocess.run([_runtime_python(), "-m", "venv", "--clear", env_dir], check=True, timeout=300)
     python = env_dir / "bin" / "python"
+    version = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert version.stdout.strip() == FUNCTION_RUNTIME.python_version
     # Only what a build server would have: no PYTHONPATH, no PODSCRIBE_*, no credentials.
     clean_env = {"PATH": f"{env_dir / 'bin'}:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/")}
     for pip_setting in ("PIP_CACHE_DIR", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS"):
@@ -156,3 +189,18 @@ def test_bundle_imports_in_a_fresh_venv(
     for target, signature in TARGETS[name].items():
         assert report["targets"][target]["callable"] is True
         assert report["targets"][target]["signature"] == signature, (target, report)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_every_pin_has_a_wheel_for_the_function_runtime(tmp_path: Path) -> None:
+    """What Cloud Functions' python311 build on Linux x86_64 installs, fetched and hash-checked."""
+    for bundle in build_all(tmp_path):
+        try:
+            wheels = check_runtime_wheels(bundle)
+        except BundleError as error:
+            # A pin without a runtime wheel must fail; only an unreachable index is missing.
+            if any(sign in str(error) for sign in _UNREACHABLE):
+                missing_service(f"package index unreachable: {str(error)[-300:]}")
+            raise
+        assert wheels >= len(bundle.requirements) - 1, (bundle.name, wheels)

@@ -1,9 +1,11 @@
 """The job image's Dockerfile, parsed: no Docker engine runs here, so its rules are read.
 
-What is checked: a CUDA 12 + cuDNN 9 runtime base, the ``[job]`` extra installed from its lock
-(``requirements/job.txt``, hash-checked) and then the package without dependencies, a non-root
-UID 1000 user, writable paths that are volumes (read-only root filesystem), the GPU defaults,
-the entry point, and that everything it copies exists and is not ignored.
+What is checked: a CUDA 12 runtime base without cuDNN (what CTranslate2 4.7+ loads), the
+production model baked at a pinned revision where Terraform's ``whisper_model`` points, the
+``[job]`` extra installed from its lock (``requirements/job.txt``, hash-checked) and then the
+package without dependencies, a non-root UID 1000 user, writable paths that are volumes
+(read-only root filesystem), the GPU defaults, the entry point, and that everything it copies
+exists and is not ignored.
 """
 
 from __future__ import annotations
@@ -72,15 +74,34 @@ def of(instructions: list[Instruction], keyword: str) -> list[str]:
     return [i.arguments for i in instructions if i.keyword == keyword]
 
 
-def test_the_base_is_a_cuda_12_cudnn_9_runtime(instructions: list[Instruction]):
+def test_the_base_is_the_cuda_12_runtime_ctranslate2_loads(instructions: list[Instruction]):
     bases = of(instructions, "FROM")
     assert len(bases) == 1
-    match = re.fullmatch(
-        r"nvidia/cuda:12\.(\d+)\.\d+-cudnn(9)?-runtime-ubuntu(22|24)\.04", bases[0]
-    )
-    assert match, bases[0]
-    # NVIDIA's plain "cudnn" tags carry cuDNN 9 from CUDA 12.4 on.
-    assert match.group(2) == "9" or int(match.group(1)) >= 4
+    # CTranslate2 >= 4.7 links cuBLAS 12 only (no cuDNN): the plain runtime flavour.
+    assert re.fullmatch(r"nvidia/cuda:12\.\d+\.\d+-runtime-ubuntu(22|24)\.04", bases[0]), bases[0]
+    locked = re.search(r"^ctranslate2==(\d+)\.(\d+)", LOCK.read_text(encoding="utf-8"), re.M)
+    assert locked and (int(locked.group(1)), int(locked.group(2))) >= (4, 7), locked
+
+
+def _args(instructions: list[Instruction]) -> dict[str, str]:
+    return dict(arg.split("=", 1) for arg in of(instructions, "ARG") if "=" in arg)
+
+
+def test_the_production_model_is_baked_at_a_pinned_revision(instructions: list[Instruction]):
+    args = _args(instructions)
+    assert re.fullmatch(r"[0-9a-f]{40}", args["MODEL_REVISION"]), "pin a commit, not a branch"
+    assert args["MODEL_REPO"] == "mobiuslabsgmbh/faster-whisper-large-v3-turbo"
+    download = next(run for run in of(instructions, "RUN") if "snapshot_download" in run)
+    assert "revision=revision" in download
+    assert '"$MODEL_REPO" "$MODEL_REVISION" "$MODEL_DIR"' in download
+    assert 'test -s "$MODEL_DIR/model.bin"' in download  # a failed download fails the build
+    # The folder is readable by the job's user and is where Terraform points WHISPER_MODEL.
+    assert "chmod -R a+rX" in download
+    volumes = [path for args_ in of(instructions, "VOLUME") for path in json.loads(args_)]
+    assert not any(args["MODEL_DIR"].startswith(volume) for volume in volumes)
+    variables = (REPO / "terraform" / "variables.tf").read_text(encoding="utf-8")
+    default = re.search(r'variable "whisper_model" \{.*?default\s*=\s*"([^"]*)"', variables, re.S)
+    assert default and default.group(1) == args["MODEL_DIR"]
 
 
 def test_the_job_extra_is_installed_from_its_lock(instructions: list[Instruction]):

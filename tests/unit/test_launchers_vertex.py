@@ -41,7 +41,8 @@ def make_settings(vertex: FakeVertex, **overrides: Any) -> Settings:
         "vertex_image": IMAGE,
         "vertex_api_endpoint": vertex.endpoint,
         "vertex_service_account": "vertex-job@podscribe-prod.iam.gserviceaccount.com",
-        "vertex_network": "projects/123456/global/networks/podscribe",
+        "vertex_network_attachment": "podscribe-vertex-jobs",
+        "public_base_url": "https://transcripts.example.com/api",
         "cloudsql_connection_name": "podscribe-prod:us-central1:podscribe",
         "db_user": "dispatch@podscribe-prod.iam",
         "db_name": "podscribe",
@@ -94,12 +95,50 @@ def test_one_launch_is_one_custom_job_with_every_field_set(vertex: FakeVertex) -
         "PODSCRIBE_LOG_LEVEL": "INFO",
         "WHISPER_DEVICE": "cuda",
         "WHISPER_COMPUTE_TYPE": "float16",
+        "PODSCRIBE_DIARIZATION": "on",  # dispatch's deployment setting reaches the job
+        # Transcript links in the job's webhooks are absolute.
+        "PODSCRIBE_PUBLIC_BASE_URL": "https://transcripts.example.com/api",
     }
     assert spec.service_account == "vertex-job@podscribe-prod.iam.gserviceaccount.com"
-    assert spec.network == "projects/123456/global/networks/podscribe"
+    # The job joins the VPC through a PSC interface (its route to Cloud SQL), not by peering.
+    assert spec.psc_interface_config.network_attachment == "podscribe-vertex-jobs"
+    assert spec.network == ""
     assert spec.persistent_resource_id == "podscribe-warm-l4"
     assert spec.scheduling.timeout.total_seconds() == 1800 + 1200
     assert spec.scheduling.restart_job_on_worker_restart is False
+
+
+def test_every_placement_joins_through_the_attachment_of_its_region(vertex: FakeVertex) -> None:
+    settings = make_settings(
+        vertex, region="us-east4", vertex_fallbacks="europe-west4/g2-standard-8/NVIDIA_L4"
+    )
+    vertex.refuse_region("us-east4", CAPACITY)
+    job = dispatched_job()
+    VertexLauncher(settings).launch(job)
+    tried = vertex.creates_for(job.id, accepted_only=False)
+    assert [create.region for create in tried] == ["us-east4", "europe-west4"]
+    # One name: Vertex resolves it in the region it places the job, where Terraform made one.
+    assert {
+        create.custom_job.job_spec.psc_interface_config.network_attachment for create in tried
+    } == {"podscribe-vertex-jobs"}
+
+
+def test_peering_is_still_possible_but_not_together_with_an_attachment(
+    vertex: FakeVertex,
+) -> None:
+    peered = make_settings(
+        vertex,
+        vertex_network_attachment=None,
+        vertex_network="projects/123456/global/networks/podscribe",
+    )
+    job = dispatched_job()
+    VertexLauncher(peered).launch(job)
+    spec = vertex.creates_for(job.id)[0].custom_job.job_spec
+    assert spec.network == "projects/123456/global/networks/podscribe"
+    assert not spec.psc_interface_config.network_attachment
+    both = make_settings(vertex, vertex_network="projects/123456/global/networks/podscribe")
+    with pytest.raises(SettingsError, match="exclusive"):
+        VertexLauncher(both).launch(dispatched_job())
 
 
 def test_the_timeout_follows_the_episode_and_is_bounded(vertex: FakeVertex) -> None:

@@ -50,19 +50,23 @@ LAUNCHER = {
     "PODSCRIBE_LAUNCHER",
     "PODSCRIBE_VERTEX_IMAGE",
     "PODSCRIBE_VERTEX_SERVICE_ACCOUNT",
-    "PODSCRIBE_VERTEX_NETWORK",
+    "PODSCRIBE_VERTEX_NETWORK_ATTACHMENT",
 }
 # Links (job documents, OpenAPI, webhooks sent by dispatch, the sweep and the job) never
 # follow a request's Host: every function is told the public base URL. Every function signs
 # (or, submit, derives a key's secret) with the master webhook secret, read by resource name.
 LINKS = {"PODSCRIBE_PUBLIC_BASE_URL", "PODSCRIBE_WEBHOOK_SECRET_VERSION"}
+# Production refuses to run without a real model: submit records it on each job, dispatch and
+# the sweep pass it to the jobs they launch.
+MODEL = {"WHISPER_MODEL"}
 REQUIRED_SETTINGS = {
     "submit": DATABASE
     | PLATFORM
     | LINKS
+    | MODEL
     | {"PODSCRIBE_PUBSUB_TOPIC", "PODSCRIBE_TRUSTED_PROXY_HOPS"},
-    "dispatch": DATABASE | PLATFORM | LAUNCHER | LINKS,
-    "sweep": DATABASE | PLATFORM | LAUNCHER | LINKS | {"PODSCRIBE_PUBSUB_TOPIC"},
+    "dispatch": DATABASE | PLATFORM | LAUNCHER | LINKS | MODEL,
+    "sweep": DATABASE | PLATFORM | LAUNCHER | LINKS | MODEL | {"PODSCRIBE_PUBSUB_TOPIC"},
 }
 SUBMIT_SECRETS = {
     "PODSCRIBE_API_KEYS": "${var.api_keys_secret_id}",
@@ -94,6 +98,16 @@ EXPECTED_GRANTS = {
         ("push", "run", "${google_cloudfunctions2_function.dispatch.name}", "run.invoker"),
         ("push", "run", "${google_cloudfunctions2_function.sweep.name}", "run.invoker"),
         ("allUsers", "run", "${google_cloudfunctions2_function.submit.name}", "run.invoker"),
+        # The build account: its log, the uploaded bundles, Cloud Functions' own staging
+        # buckets (a condition limits the grant to gcf-v2-*), the built image.
+        ("build", "project", "${var.project_id}", "logging.logWriter"),
+        ("build", "project", "${var.project_id}", "artifactregistry.writer"),
+        ("build", "project", "${var.project_id}", "storage.objectAdmin"),
+        ("build", "bucket", "${var.sources_bucket}", "storage.objectViewer"),
+    },
+    "network": {
+        # Vertex AI's service agent attaches the jobs' PSC interfaces to the attachment.
+        ("vertex-agent", "project", "${var.project_id}", "compute.networkAdmin"),
     },
     "job": {
         ("job", "project", "${var.project_id}", "cloudsql.client"),
@@ -243,9 +257,12 @@ def test_providers_are_pinned_in_a_bounded_range(modules: dict[str, Any]) -> Non
         assert terraform_blocks, name
         block = terraform_blocks[0]
         assert block["required_version"].startswith(">= 1.5"), name
-        google = block["required_providers"][0]["google"]
-        assert google["source"] == "hashicorp/google"
-        assert ">=" in google["version"] and "<" in google["version"].replace("<=", ""), name
+        providers = block["required_providers"][0]
+        assert providers["google"]["source"] == "hashicorp/google"
+        # The current major, from the release that has everything used here.
+        for provider in providers.values():
+            assert provider["version"] == ">= 7.10, < 8", name
+        assert set(providers) <= {"google", "google-beta"}, name
 
 
 def test_no_primitive_roles_and_no_authoritative_iam() -> None:
@@ -263,6 +280,8 @@ def _principal(kind: str, body: dict[str, Any]) -> str:
         return member
     if member == "${local.pubsub_service_agent}":
         return "pubsub-agent"
+    if member == "serviceAccount:${google_project_service_identity.vertex_ai.email}":
+        return "vertex-agent"
     match = re.fullmatch(r"serviceAccount:\$\{google_service_account\.(\w+)\.email\}", member)
     assert match, f"{kind}: member {member!r} is not one of this module's accounts"
     return match.group(1)
@@ -286,11 +305,14 @@ def test_iam_grants_are_exactly_the_listed_roles(modules: dict[str, Any]) -> Non
         assert missing == set(), f"{name}: listed grants missing"
 
 
-def test_pubsub_service_agent_is_the_projects_own(modules: dict[str, Any]) -> None:
+def test_pubsub_service_agent_is_created_before_its_grants(modules: dict[str, Any]) -> None:
+    # The agent appears lazily; granting it a role before it exists fails the apply. Granting
+    # the identity resource's email makes every grant wait for its creation.
+    identity = resources(modules["pubsub"])["google_project_service_identity", "pubsub"]
+    assert identity["service"] == "pubsub.googleapis.com"
+    assert identity["provider"] == "google-beta"
     agent = locals_of(modules["pubsub"])["pubsub_service_agent"]
-    assert agent == (
-        "serviceAccount:service-${var.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
-    )
+    assert agent == "serviceAccount:${google_project_service_identity.pubsub.email}"
 
 
 def test_grants_land_on_the_resources_the_root_wires_in(modules: dict[str, Any]) -> None:
@@ -363,7 +385,10 @@ def test_production_literals_select_the_cloud_parts(modules: dict[str, Any]) -> 
             assert environment["PODSCRIBE_VERTEX_SERVICE_ACCOUNT"] == (
                 "${var.job_service_account_email}"
             )
-            assert environment["PODSCRIBE_VERTEX_NETWORK"] == "${var.vertex_network}"
+            assert environment["PODSCRIBE_VERTEX_NETWORK_ATTACHMENT"] == (
+                "${var.vertex_network_attachment}"
+            )
+            assert "PODSCRIBE_VERTEX_NETWORK" not in environment  # peering cannot reach SQL
             assert environment["PODSCRIBE_VERTEX_IMAGE"] == "${var.job_image}"
 
 
@@ -415,7 +440,15 @@ def test_functions_deploy_the_right_bundle_target_and_ingress(modules: dict[str,
         assert storage["bucket"] == "${var.sources_bucket}"
         service = functions[name]["service_config"][0]
         assert service["ingress_settings"] == ingress
-        assert service["vpc_connector"] == "${var.vpc_connector_id}"
+        # Direct VPC egress from the functions' subnet; private ranges only.
+        assert "vpc_connector" not in service
+        interface = service["direct_vpc_network_interface"][0]
+        assert interface == {
+            "network": "${var.network_id}",
+            "subnetwork": "${var.functions_subnetwork_id}",
+        }
+        assert service["direct_vpc_egress"] == "VPC_EGRESS_PRIVATE_RANGES_ONLY"
+        assert build["service_account"] == "${local.build_service_account}"
         main_py = FUNCTIONS_DIR / bundles[name] / "main.py"
         if main_py.exists():
             assert _targets_defined(main_py).get(entry_point) == decorator, main_py

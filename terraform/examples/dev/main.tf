@@ -8,7 +8,12 @@ terraform {
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 5.40, < 7.0"
+      version = ">= 7.10, < 8"
+    }
+    # google_project_service_identity (service agents created before their grants) is beta.
+    google-beta = {
+      source  = "hashicorp/google-beta"
+      version = ">= 7.10, < 8"
     }
   }
 }
@@ -44,6 +49,11 @@ variable "db_deletion_protection" {
 }
 
 provider "google" {
+  project = var.project_id
+  region  = var.region
+}
+
+provider "google-beta" {
   project = var.project_id
   region  = var.region
 }

@@ -42,27 +42,29 @@ locals {
     # address to X-Forwarded-For (and sets X-Forwarded-Proto); what is left of it is the
     # client's own claim. A load balancer in front of a custom domain adds a second hop.
     PODSCRIBE_TRUSTED_PROXY_HOPS = tostring(var.trusted_proxy_hops)
+    # Job rows record the model that will transcribe them (and production refuses none).
+    WHISPER_MODEL = var.whisper_model
   }
 
   dispatch_environment = {
-    PODSCRIBE_ENV                      = "production"
-    PODSCRIBE_LOG_LEVEL                = var.log_level
-    PODSCRIBE_PROJECT_ID               = var.project_id
-    PODSCRIBE_REGION                   = var.region
-    CLOUDSQL_CONNECTION_NAME           = var.cloudsql_connection_name
-    PODSCRIBE_DB_NAME                  = var.database_name
-    PODSCRIBE_DB_USER                  = trimsuffix(google_service_account.dispatch.email, local.sa_suffix)
-    PODSCRIBE_DB_IP_TYPE               = "private"
-    PODSCRIBE_BUCKET                   = var.transcripts_bucket
-    PODSCRIBE_LAUNCHER                 = "vertex"
-    PODSCRIBE_VERTEX_IMAGE             = var.job_image
-    PODSCRIBE_VERTEX_SERVICE_ACCOUNT   = var.job_service_account_email
-    PODSCRIBE_VERTEX_NETWORK           = var.vertex_network
-    PODSCRIBE_VERTEX_MACHINE_TYPE      = var.vertex_machine_type
-    PODSCRIBE_VERTEX_ACCELERATOR_TYPE  = var.vertex_accelerator_type
-    PODSCRIBE_VERTEX_ACCELERATOR_COUNT = tostring(var.vertex_accelerator_count)
-    PODSCRIBE_VERTEX_FALLBACKS         = join(",", var.vertex_fallbacks)
-    # Forwarded into the job's environment by the Vertex launcher; empty = the image's default.
+    PODSCRIBE_ENV                       = "production"
+    PODSCRIBE_LOG_LEVEL                 = var.log_level
+    PODSCRIBE_PROJECT_ID                = var.project_id
+    PODSCRIBE_REGION                    = var.region
+    CLOUDSQL_CONNECTION_NAME            = var.cloudsql_connection_name
+    PODSCRIBE_DB_NAME                   = var.database_name
+    PODSCRIBE_DB_USER                   = trimsuffix(google_service_account.dispatch.email, local.sa_suffix)
+    PODSCRIBE_DB_IP_TYPE                = "private"
+    PODSCRIBE_BUCKET                    = var.transcripts_bucket
+    PODSCRIBE_LAUNCHER                  = "vertex"
+    PODSCRIBE_VERTEX_IMAGE              = var.job_image
+    PODSCRIBE_VERTEX_SERVICE_ACCOUNT    = var.job_service_account_email
+    PODSCRIBE_VERTEX_NETWORK_ATTACHMENT = var.vertex_network_attachment
+    PODSCRIBE_VERTEX_MACHINE_TYPE       = var.vertex_machine_type
+    PODSCRIBE_VERTEX_ACCELERATOR_TYPE   = var.vertex_accelerator_type
+    PODSCRIBE_VERTEX_ACCELERATOR_COUNT  = tostring(var.vertex_accelerator_count)
+    PODSCRIBE_VERTEX_FALLBACKS          = join(",", var.vertex_fallbacks)
+    # Forwarded into the job's environment by the Vertex launcher: the image's baked model.
     WHISPER_MODEL = var.whisper_model
     # A resource name, not the secret: dispatch and the job read the value through the API.
     PODSCRIBE_WEBHOOK_SECRET_VERSION = local.webhook_secret_version
@@ -73,26 +75,28 @@ locals {
   # The sweep reads launched jobs' states through the same launcher settings and re-publishes
   # wake-ups that were lost, so it also knows the jobs topic.
   sweep_environment = {
-    PODSCRIBE_ENV                      = "production"
-    PODSCRIBE_LOG_LEVEL                = var.log_level
-    PODSCRIBE_PROJECT_ID               = var.project_id
-    PODSCRIBE_REGION                   = var.region
-    CLOUDSQL_CONNECTION_NAME           = var.cloudsql_connection_name
-    PODSCRIBE_DB_NAME                  = var.database_name
-    PODSCRIBE_DB_USER                  = trimsuffix(google_service_account.sweep.email, local.sa_suffix)
-    PODSCRIBE_DB_IP_TYPE               = "private"
-    PODSCRIBE_BUCKET                   = var.transcripts_bucket
-    PODSCRIBE_PUBSUB_TOPIC             = var.jobs_topic_name
-    PODSCRIBE_LAUNCHER                 = "vertex"
-    PODSCRIBE_VERTEX_IMAGE             = var.job_image
-    PODSCRIBE_VERTEX_SERVICE_ACCOUNT   = var.job_service_account_email
-    PODSCRIBE_VERTEX_NETWORK           = var.vertex_network
-    PODSCRIBE_VERTEX_MACHINE_TYPE      = var.vertex_machine_type
-    PODSCRIBE_VERTEX_ACCELERATOR_TYPE  = var.vertex_accelerator_type
-    PODSCRIBE_VERTEX_ACCELERATOR_COUNT = tostring(var.vertex_accelerator_count)
-    PODSCRIBE_VERTEX_FALLBACKS         = join(",", var.vertex_fallbacks)
-    PODSCRIBE_WEBHOOK_SECRET_VERSION   = local.webhook_secret_version
-    PODSCRIBE_PUBLIC_BASE_URL          = local.public_base_url
+    PODSCRIBE_ENV                       = "production"
+    PODSCRIBE_LOG_LEVEL                 = var.log_level
+    PODSCRIBE_PROJECT_ID                = var.project_id
+    PODSCRIBE_REGION                    = var.region
+    CLOUDSQL_CONNECTION_NAME            = var.cloudsql_connection_name
+    PODSCRIBE_DB_NAME                   = var.database_name
+    PODSCRIBE_DB_USER                   = trimsuffix(google_service_account.sweep.email, local.sa_suffix)
+    PODSCRIBE_DB_IP_TYPE                = "private"
+    PODSCRIBE_BUCKET                    = var.transcripts_bucket
+    PODSCRIBE_PUBSUB_TOPIC              = var.jobs_topic_name
+    PODSCRIBE_LAUNCHER                  = "vertex"
+    PODSCRIBE_VERTEX_IMAGE              = var.job_image
+    PODSCRIBE_VERTEX_SERVICE_ACCOUNT    = var.job_service_account_email
+    PODSCRIBE_VERTEX_NETWORK_ATTACHMENT = var.vertex_network_attachment
+    PODSCRIBE_VERTEX_MACHINE_TYPE       = var.vertex_machine_type
+    PODSCRIBE_VERTEX_ACCELERATOR_TYPE   = var.vertex_accelerator_type
+    PODSCRIBE_VERTEX_ACCELERATOR_COUNT  = tostring(var.vertex_accelerator_count)
+    PODSCRIBE_VERTEX_FALLBACKS          = join(",", var.vertex_fallbacks)
+    PODSCRIBE_WEBHOOK_SECRET_VERSION    = local.webhook_secret_version
+    PODSCRIBE_PUBLIC_BASE_URL           = local.public_base_url
+    # A relaunch passes the deployment's model on, as dispatch does.
+    WHISPER_MODEL = var.whisper_model
   }
 }
 
@@ -269,7 +273,7 @@ resource "google_cloudfunctions2_function" "submit" {
   build_config {
     runtime         = var.runtime
     entry_point     = "submit"
-    service_account = var.build_service_account
+    service_account = local.build_service_account
     source {
       storage_source {
         bucket = var.sources_bucket
@@ -286,11 +290,15 @@ resource "google_cloudfunctions2_function" "submit" {
     timeout_seconds                = var.submit_timeout_seconds
     min_instance_count             = var.submit_min_instances
     max_instance_count             = var.submit_max_instances
-    vpc_connector                  = var.vpc_connector_id
-    # Only private ranges (Cloud SQL, Redis) go through the connector; Apple lookups and
-    # feeds go straight out, through the SSRF guard.
-    vpc_connector_egress_settings = "PRIVATE_RANGES_ONLY"
-    environment_variables         = local.submit_environment
+    # Direct VPC egress: instances take addresses in the functions' subnet, no connector
+    # VMs run while nothing does. Only private ranges (Cloud SQL, Redis) go through the VPC;
+    # Apple lookups and feeds go straight out, through the SSRF guard.
+    direct_vpc_network_interface {
+      network    = var.network_id
+      subnetwork = var.functions_subnetwork_id
+    }
+    direct_vpc_egress     = "VPC_EGRESS_PRIVATE_RANGES_ONLY"
+    environment_variables = local.submit_environment
 
     secret_environment_variables {
       key        = "PODSCRIBE_API_KEYS"
@@ -324,7 +332,7 @@ resource "google_cloudfunctions2_function" "dispatch" {
   build_config {
     runtime         = var.runtime
     entry_point     = "dispatch"
-    service_account = var.build_service_account
+    service_account = local.build_service_account
     source {
       storage_source {
         bucket = var.sources_bucket
@@ -341,9 +349,12 @@ resource "google_cloudfunctions2_function" "dispatch" {
     timeout_seconds                = var.dispatch_timeout_seconds
     min_instance_count             = 0
     max_instance_count             = var.dispatch_max_instances
-    vpc_connector                  = var.vpc_connector_id
-    vpc_connector_egress_settings  = "PRIVATE_RANGES_ONLY"
-    environment_variables          = local.dispatch_environment
+    direct_vpc_network_interface {
+      network    = var.network_id
+      subnetwork = var.functions_subnetwork_id
+    }
+    direct_vpc_egress     = "VPC_EGRESS_PRIVATE_RANGES_ONLY"
+    environment_variables = local.dispatch_environment
   }
 }
 
@@ -357,7 +368,7 @@ resource "google_cloudfunctions2_function" "sweep" {
   build_config {
     runtime         = var.runtime
     entry_point     = "sweep"
-    service_account = var.build_service_account
+    service_account = local.build_service_account
     source {
       storage_source {
         bucket = var.sources_bucket
@@ -374,9 +385,12 @@ resource "google_cloudfunctions2_function" "sweep" {
     timeout_seconds                = var.dispatch_timeout_seconds
     min_instance_count             = 0
     max_instance_count             = 1
-    vpc_connector                  = var.vpc_connector_id
-    vpc_connector_egress_settings  = "PRIVATE_RANGES_ONLY"
-    environment_variables          = local.sweep_environment
+    direct_vpc_network_interface {
+      network    = var.network_id
+      subnetwork = var.functions_subnetwork_id
+    }
+    direct_vpc_egress     = "VPC_EGRESS_PRIVATE_RANGES_ONLY"
+    environment_variables = local.sweep_environment
   }
 }
 

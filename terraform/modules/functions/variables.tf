@@ -42,7 +42,7 @@ variable "runtime" {
 
 variable "build_service_account" {
   type        = string
-  description = "Service account Cloud Build uses to build the functions (`projects/P/serviceAccounts/EMAIL`); null uses the project's default build account."
+  description = "Service account Cloud Build uses to build the functions (`projects/P/serviceAccounts/EMAIL`); null: the module's own build account."
   default     = null
 }
 
@@ -71,9 +71,14 @@ variable "dispatch_bundle_path" {
   }
 }
 
-variable "vpc_connector_id" {
+variable "network_id" {
   type        = string
-  description = "Serverless VPC Access connector that reaches Cloud SQL and Redis."
+  description = "VPC network the functions' Direct VPC egress joins (Cloud SQL, Redis)."
+}
+
+variable "functions_subnetwork_id" {
+  type        = string
+  description = "Subnet of that network the functions' instances take addresses from."
 }
 
 variable "jobs_topic_id" {
@@ -136,13 +141,13 @@ variable "job_image" {
   }
 }
 
-variable "vertex_network" {
+variable "vertex_network_attachment" {
   type        = string
-  description = "Network the job joins (`projects/NUMBER/global/networks/NAME`)."
+  description = "Network attachment (name, in every job region) the job joins with a PSC interface (`PODSCRIBE_VERTEX_NETWORK_ATTACHMENT`)."
 
   validation {
-    condition     = can(regex("^projects/[0-9]+/global/networks/[-a-z0-9]+$", var.vertex_network))
-    error_message = "vertex_network must be projects/NUMBER/global/networks/NAME."
+    condition     = can(regex("^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$", var.vertex_network_attachment))
+    error_message = "vertex_network_attachment must be a network attachment name."
   }
 }
 
@@ -169,8 +174,7 @@ variable "vertex_fallbacks" {
 
 variable "whisper_model" {
   type        = string
-  description = "faster-whisper model the job loads (name or path); empty means the offline default shipped in the image."
-  default     = ""
+  description = "faster-whisper model the job loads (name, or a path baked into the job image)."
 }
 
 variable "log_level" {

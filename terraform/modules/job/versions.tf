@@ -4,7 +4,7 @@ terraform {
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 5.40, < 7.0"
+      version = ">= 7.10, < 8"
     }
   }
 }

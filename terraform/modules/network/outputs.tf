@@ -8,19 +8,16 @@ output "network_name" {
   value       = google_compute_network.this.name
 }
 
-output "vertex_network" {
-  description = "The network as Vertex AI custom jobs name it: `projects/PROJECT_NUMBER/global/networks/NAME`."
-  value       = "projects/${data.google_project.this.number}/global/networks/${google_compute_network.this.name}"
+output "functions_subnetwork_id" {
+  description = "Id of the subnet the functions' Direct VPC egress takes addresses from."
+  value       = google_compute_subnetwork.functions.id
 }
 
-output "project_number" {
-  description = "Number of the project (service agents are named after it)."
-  value       = data.google_project.this.number
-}
-
-output "connector_id" {
-  description = "Id of the Serverless VPC Access connector the functions use."
-  value       = google_vpc_access_connector.functions.id
+output "vertex_network_attachment" {
+  description = "Name of the network attachment (the same in every job region) Vertex AI jobs join with a Private Service Connect interface (`PODSCRIBE_VERTEX_NETWORK_ATTACHMENT`)."
+  value       = var.network_attachment_name
+  # The name is only usable once every region's attachment exists and the agent may use it.
+  depends_on = [google_compute_network_attachment.vertex_jobs, google_project_iam_member.vertex_agent_network_admin]
 }
 
 output "private_services_connection" {

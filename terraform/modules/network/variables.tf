@@ -5,7 +5,7 @@ variable "project_id" {
 
 variable "region" {
   type        = string
-  description = "Region of the Serverless VPC Access connector (the functions' region)."
+  description = "Region of the functions' subnet (the functions' region)."
 
   validation {
     condition     = can(regex("^[a-z]+-[a-z]+[0-9]+$", var.region))
@@ -25,7 +25,7 @@ variable "network_name" {
 
 variable "private_services_prefix_length" {
   type        = number
-  description = "Prefix length of the range allocated to private services access (Cloud SQL, Memorystore, Vertex AI)."
+  description = "Prefix length of the range allocated to private services access (Cloud SQL, Memorystore)."
   default     = 16
 
   validation {
@@ -34,56 +34,33 @@ variable "private_services_prefix_length" {
   }
 }
 
-variable "connector_name" {
+variable "functions_subnet_cidr" {
   type        = string
-  description = "Name of the Serverless VPC Access connector (at most 25 characters)."
+  description = "Unused IPv4 range of the network for the functions' Direct VPC egress (a /26 at least; /24 serves about 100 instances)."
+  default     = "10.8.0.0/24"
 
   validation {
-    condition     = can(regex("^[a-z][-a-z0-9]{0,23}[a-z0-9]$", var.connector_name))
-    error_message = "connector_name must be 2-25 lowercase letters, digits or hyphens."
+    condition     = can(cidrnetmask(var.functions_subnet_cidr)) && tonumber(split("/", var.functions_subnet_cidr)[1]) <= 26
+    error_message = "functions_subnet_cidr must be an IPv4 range of /26 or larger."
   }
 }
 
-variable "connector_cidr" {
+variable "vertex_job_subnets" {
+  type        = map(string)
+  description = "Region -> unused IPv4 range of the subnet behind that region's network attachment, for every region a Vertex AI job may run in (one address per running job)."
+
+  validation {
+    condition     = length(var.vertex_job_subnets) > 0 && alltrue([for region, cidr in var.vertex_job_subnets : can(regex("^[a-z]+-[a-z]+[0-9]+$", region)) && can(cidrnetmask(cidr))])
+    error_message = "vertex_job_subnets must map at least one region (like us-central1) to an IPv4 range."
+  }
+}
+
+variable "network_attachment_name" {
   type        = string
-  description = "Unused /28 range of the network for the connector's instances."
-  default     = "10.8.0.0/28"
+  description = "Name of the network attachment in every job region (Vertex resolves it in the job's region)."
 
   validation {
-    condition     = can(cidrnetmask(var.connector_cidr)) && endswith(var.connector_cidr, "/28")
-    error_message = "connector_cidr must be an IPv4 /28 range."
-  }
-}
-
-variable "connector_machine_type" {
-  type        = string
-  description = "Machine type of the connector's instances."
-  default     = "e2-micro"
-
-  validation {
-    condition     = contains(["f1-micro", "e2-micro", "e2-standard-4"], var.connector_machine_type)
-    error_message = "connector_machine_type must be f1-micro, e2-micro or e2-standard-4."
-  }
-}
-
-variable "connector_min_instances" {
-  type        = number
-  description = "Fewest connector instances."
-  default     = 2
-
-  validation {
-    condition     = var.connector_min_instances >= 2 && var.connector_min_instances <= 9
-    error_message = "connector_min_instances must be between 2 and 9."
-  }
-}
-
-variable "connector_max_instances" {
-  type        = number
-  description = "Most connector instances."
-  default     = 3
-
-  validation {
-    condition     = var.connector_max_instances >= 3 && var.connector_max_instances <= 10
-    error_message = "connector_max_instances must be between 3 and 10."
+    condition     = can(regex("^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$", var.network_attachment_name))
+    error_message = "network_attachment_name must be a valid Compute Engine resource name."
   }
 }

@@ -4,7 +4,12 @@ terraform {
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 5.40, < 7.0"
+      version = ">= 7.10, < 8"
+    }
+    # google_project_service_identity (the Vertex AI service agent) is a beta resource.
+    google-beta = {
+      source  = "hashicorp/google-beta"
+      version = ">= 7.10, < 8"
     }
   }
 }

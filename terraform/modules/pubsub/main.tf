@@ -10,8 +10,18 @@
 # Pub/Sub push delivers the same message the local profile's emulator pushes, and
 # functions-framework turns it into the CloudEvent the `dispatch` and `sweep` targets take.
 
+# The Pub/Sub service agent dead-letters messages. Enabling the API does not create it (it
+# appears on first use), so it is created here, before it is granted anything: a grant to an
+# account that does not exist yet fails the apply.
+resource "google_project_service_identity" "pubsub" {
+  provider = google-beta
+
+  project = var.project_id
+  service = "pubsub.googleapis.com"
+}
+
 locals {
-  pubsub_service_agent = "serviceAccount:service-${var.project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  pubsub_service_agent = "serviceAccount:${google_project_service_identity.pubsub.email}"
 }
 
 resource "google_pubsub_topic" "jobs" {

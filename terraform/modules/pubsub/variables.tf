@@ -3,16 +3,6 @@ variable "project_id" {
   description = "Project that holds the topics and subscriptions."
 }
 
-variable "project_number" {
-  type        = string
-  description = "Number of the project; names the Pub/Sub service agent that dead-letters messages."
-
-  validation {
-    condition     = can(regex("^[0-9]+$", var.project_number))
-    error_message = "project_number must be digits."
-  }
-}
-
 variable "region" {
   type        = string
   description = "Region of the Cloud Scheduler job."

@@ -4,7 +4,12 @@ terraform {
   required_providers {
     google = {
       source  = "hashicorp/google"
-      version = ">= 5.40, < 7.0"
+      version = ">= 7.10, < 8"
+    }
+    # google_project_service_identity (service agents created before their grants) is beta.
+    google-beta = {
+      source  = "hashicorp/google-beta"
+      version = ">= 7.10, < 8"
     }
   }
 }

@@ -166,6 +166,7 @@ def job_environment(settings: Settings) -> dict[str, str]:
         env_name("webhook_secret_version"): settings.webhook_secret_version,
         env_name("public_base_url"): settings.public_base_url,
         env_name("allowed_models"): ",".join(settings.allowed_models) or None,
+        env_name("diarization"): settings.diarization,
     }
     return {name: value for name, value in values.items() if value is not None}
 
@@ -181,10 +182,16 @@ def build_custom_job(job: Job, settings: Settings, placement: Placement) -> aipl
     """The CustomJob that transcribes ``job`` at ``placement``.
 
     Raises:
-        SettingsError: no image configured, or an unknown accelerator.
+        SettingsError: no image configured, an unknown accelerator, or both a peered network
+            and a network attachment (Vertex takes one or the other).
     """
     if not settings.vertex_image:
         raise SettingsError(f"{env_name('vertex_image')}: required by the vertex launcher")
+    if settings.vertex_network and settings.vertex_network_attachment:
+        raise SettingsError(
+            f"{env_name('vertex_network')} and {env_name('vertex_network_attachment')} are "
+            "exclusive: a job either peers with the network or joins it through the attachment"
+        )
     machine = aiplatform_v1.MachineSpec(machine_type=placement.machine_type)
     if settings.vertex_accelerator_count > 0:
         machine.accelerator_type = _accelerator(placement.accelerator_type)
@@ -212,7 +219,14 @@ def build_custom_job(job: Job, settings: Settings, placement: Placement) -> aipl
     )
     if settings.vertex_service_account:
         spec.service_account = settings.vertex_service_account
-    if settings.vertex_network:
+    if settings.vertex_network_attachment:
+        # A PSC interface on the attachment of the placement's region (Vertex resolves the
+        # name there): an address in the VPC, whose private services access peering then
+        # reaches Cloud SQL's private IP, which a peered job could not.
+        spec.psc_interface_config = aiplatform_v1.PscInterfaceConfig(
+            network_attachment=settings.vertex_network_attachment
+        )
+    elif settings.vertex_network:
         spec.network = settings.vertex_network
     # A persistent resource lives in one region: it serves only the configured placement.
     if settings.vertex_persistent_resource_id and placement.region == settings.region:
