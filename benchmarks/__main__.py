@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, str] = {
     "accuracy": "benchmarks.accuracy",  # real human speech: WER, coverage, speed vs sequential
     "api": "benchmarks.api",  # submit API (POST dedupe hit, GET status) vs bare "hello"
     "search": "benchmarks.search",  # full-text search over 10,000 generated transcripts
+    "speakers": "benchmarks.speakers",  # diarization: DER, speaker count, cost (espeak + real)
 }
 
 

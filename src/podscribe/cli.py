@@ -6,6 +6,8 @@
     podscribe list [--status S] [--limit N] [--all | --cursor C]
     podscribe delete <id>
     podscribe search "<query>" [--limit N] [--cursor C]
+    podscribe speakers <id> S1="Ann Example" [S2=] ...
+    podscribe share <id> [--list | --revoke LINK_ID]
 
 Talks to any deployment: ``PODSCRIBE_API_URL`` and ``PODSCRIBE_API_KEY``. A ``429`` is waited
 out as its ``Retry-After`` asks (bounded; see :class:`~podscribe.client.PodscribeClient`), so
@@ -70,6 +72,16 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("query", help='words (all must match), "a phrase", prefix*')
     search.add_argument("--limit", type=int, help="hits per page (1-50)")
     search.add_argument("--cursor", help="the page after the one that printed this cursor")
+    speakers = commands.add_parser("speakers", help="name a transcript's speakers (for you)")
+    speakers.add_argument("id")
+    speakers.add_argument(
+        "names", nargs="+", metavar="LABEL=NAME", help="S1=Ann; an empty NAME removes it"
+    )
+    share = commands.add_parser("share", help="make a public link per format of a transcript")
+    share.add_argument("id")
+    shared = share.add_mutually_exclusive_group()
+    shared.add_argument("--list", action="store_true", help="your live links of the job")
+    shared.add_argument("--revoke", metavar="LINK_ID", help="revoke a link: its URLs 404")
     return parser
 
 
@@ -172,6 +184,33 @@ def _webhook_secret(args: argparse.Namespace, client: PodscribeClient, console: 
     return EXIT_OK
 
 
+def _speakers(args: argparse.Namespace, client: PodscribeClient, console: Console) -> int:
+    names: dict[str, str | None] = {}
+    for pair in args.names:
+        label, equals, name = pair.partition("=")
+        if not equals or not label:
+            console.print(f"[red]{pair!r} is not LABEL=NAME (S1=Ann)[/red]")
+            return EXIT_USAGE
+        names[label] = name or None
+    job = client.rename_speakers(args.id, names)
+    speakers = job["speakers"]
+    for label in speakers["labels"]:
+        print(f"{label}\t{speakers['names'].get(label, '')}")
+    return EXIT_OK
+
+
+def _share(args: argparse.Namespace, client: PodscribeClient, console: Console) -> int:
+    if args.revoke:
+        client.revoke_share_link(args.id, args.revoke)
+        console.print(f"revoked {args.revoke}: its URLs now answer 404 (purge any CDN in front)")
+        return EXIT_OK
+    links = client.share_links(args.id) if args.list else [client.share(args.id)]
+    for link in links:
+        console.print(f"link {link['id']} ({link['created_at']})")
+        print(link["podcast_transcript"])
+    return EXIT_OK
+
+
 def _transcribe(args: argparse.Namespace, client: PodscribeClient, console: Console) -> int:
     job = client.submit(args.url, language=args.language, callback_url=args.callback_url)
     console.print(f"job {job['id']}: {job['status']}")
@@ -196,6 +235,8 @@ _COMMANDS: dict[str, _Command] = {
     "delete": _delete,
     "webhook-secret": _webhook_secret,
     "search": _search,
+    "speakers": _speakers,
+    "share": _share,
 }
 
 

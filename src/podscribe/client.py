@@ -20,7 +20,7 @@ import email.utils
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -221,6 +221,37 @@ class PodscribeClient:
                 last.
         """
         self._request("DELETE", f"/v1/transcriptions/{job_id}")
+
+    def rename_speakers(self, job_id: str, names: Mapping[str, str | None]) -> dict[str, Any]:
+        """PATCH /v1/transcriptions/<id>/speakers: name labels (``{"S1": "Ann"}``) for this key;
+        None takes a label's name away. Returns the job document.
+
+        Raises:
+            ApiError: 409 before the job succeeded, 422 ``unknown_speaker`` or
+                ``invalid_speaker_name``.
+        """
+        path = f"/v1/transcriptions/{job_id}/speakers"
+        result: dict[str, Any] = self._request("PATCH", path, json={"names": dict(names)}).json()
+        return result
+
+    def share(self, job_id: str) -> dict[str, Any]:
+        """POST /v1/transcriptions/<id>/links: a public link per format of the transcript.
+
+        Returns:
+            ``{"id", "token", "urls": {ext: url}, "created_at", "podcast_transcript"}``.
+        """
+        result: dict[str, Any] = self._request("POST", f"/v1/transcriptions/{job_id}/links").json()
+        return result
+
+    def share_links(self, job_id: str) -> list[dict[str, Any]]:
+        """GET /v1/transcriptions/<id>/links: this key's live links of the job, oldest first."""
+        page = self._request("GET", f"/v1/transcriptions/{job_id}/links").json()
+        items: list[dict[str, Any]] = page["items"]
+        return items
+
+    def revoke_share_link(self, job_id: str, link_id: str) -> None:
+        """DELETE /v1/transcriptions/<id>/links/<link id>: every URL of the link 404s now."""
+        self._request("DELETE", f"/v1/transcriptions/{job_id}/links/{link_id}")
 
     def transcript(self, job_id: str, fmt: str = "txt") -> str:
         """The finished transcript in ``fmt`` (txt, srt, vtt or json)."""

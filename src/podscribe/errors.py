@@ -26,6 +26,11 @@ and the README documents every one. Rename nothing; add new classes instead.
     │   ├── TranscriptGoneError        transcript_gone             (410)
     │   ├── RouteNotFoundError         not_found                   (404)
     │   ├── WebhooksDisabledError      webhooks_disabled           (404)
+    │   ├── ShareLinkNotFoundError     share_link_not_found        (404)
+    │   ├── TooManyShareLinksError     too_many_share_links        (409)
+    │   ├── UnknownSpeakerError        unknown_speaker             (422)
+    │   ├── InvalidSpeakerNameError    invalid_speaker_name        (422)
+    │   ├── InvalidLineLimitsError     invalid_line_limits         (422)
     │   └── MethodNotAllowedError      method_not_allowed          (405)
     ├── EpisodeLinkError               (422: a URL that names no episode)
     │   ├── NotApplePodcastsError      not_apple_podcasts
@@ -80,7 +85,9 @@ __all__ = [
     "IdempotencyKeyInUseError",
     "IdempotencyKeyReusedError",
     "IllegalTransitionError",
+    "InvalidLineLimitsError",
     "InvalidRequestError",
+    "InvalidSpeakerNameError",
     "JobActiveError",
     "JobError",
     "JobNotFoundError",
@@ -99,16 +106,19 @@ __all__ = [
     "RequestError",
     "RouteNotFoundError",
     "SettingsError",
+    "ShareLinkNotFoundError",
     "StorageError",
     "TlsVerificationError",
     "TooLargeError",
     "TooLongError",
     "TooManyActiveJobsError",
     "TooManyRedirectsError",
+    "TooManyShareLinksError",
     "TranscriptGoneError",
     "TranscriptNotReadyError",
     "TranscriptionFailedError",
     "UnauthorizedError",
+    "UnknownSpeakerError",
     "UnsafeDocumentError",
     "UnsupportedLanguageError",
     "UnsupportedMediaTypeError",
@@ -362,6 +372,51 @@ class WebhooksDisabledError(RequestError):
     public_message = "Webhook signing is not configured on this deployment."
     http_status = 404
     title = "Webhook signing disabled"
+
+
+class ShareLinkNotFoundError(RequestError):
+    """No live share link of this key and job has that id (revoked, or never made)."""
+
+    code = "share_link_not_found"
+    public_message = "No such share link."
+    http_status = 404
+    title = "Share link not found"
+
+
+class TooManyShareLinksError(RequestError):
+    """The key already has the most live share links one job may have: revoke one first."""
+
+    code = "too_many_share_links"
+    public_message = "Too many live share links for this transcript; revoke one first."
+    http_status = 409
+    title = "Too many share links"
+
+
+class UnknownSpeakerError(RequestError):
+    """A rename names a label the transcript does not have."""
+
+    code = "unknown_speaker"
+    public_message = "The transcript has no speaker with that label."
+    http_status = 422
+    title = "Unknown speaker"
+
+
+class InvalidSpeakerNameError(RequestError):
+    """A speaker's name is empty, too long or holds control characters."""
+
+    code = "invalid_speaker_name"
+    public_message = "A speaker name must be 1 to 80 printable characters."
+    http_status = 422
+    title = "Invalid speaker name"
+
+
+class InvalidLineLimitsError(RequestError):
+    """``max_line_chars`` or ``max_lines`` is outside what the caption formats allow."""
+
+    code = "invalid_line_limits"
+    public_message = "max_line_chars or max_lines is out of range."
+    http_status = 422
+    title = "Invalid line limits"
 
 
 class MethodNotAllowedError(RequestError):

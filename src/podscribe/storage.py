@@ -29,8 +29,12 @@ TRANSCRIPT_FORMATS: dict[str, str] = {
     "srt": "application/x-subrip",
     "vtt": "text/vtt",
     "txt": "text/plain",
+    "html": "text/html",
+    "podcast-json": "application/json",
 }
 """Transcript formats and the content type each is stored and served with."""
+
+_FILE_EXTENSIONS = {"podcast-json": "podcast.json"}
 
 _CHUNK_BYTES = 256 * 1024
 # (connect, read) seconds per HTTP call. The client's own retry is turned off (retry=None):
@@ -38,9 +42,14 @@ _CHUNK_BYTES = 256 * 1024
 _TIMEOUT = (5.0, 60.0)
 
 
+def transcript_file_extension(fmt: str) -> str:
+    """A format's file extension: its name, but ``podcast.json`` for ``podcast-json``."""
+    return _FILE_EXTENSIONS.get(fmt, fmt)
+
+
 def transcript_object_name(job_id: str, fmt: str) -> str:
     """``transcripts/<job id>/transcript.<ext>``: where a finished transcript lives."""
-    return f"transcripts/{job_id}/transcript.{fmt}"
+    return f"transcripts/{job_id}/transcript.{transcript_file_extension(fmt)}"
 
 
 def checkpoint_object_name(job_id: str) -> str:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import TEST_PROJECT
 from tests.integration.submit_support import api_environment, create_topic_and_subscription
+from tests.services import missing_service
 
 
 @pytest.fixture
@@ -34,3 +37,25 @@ def environment(
         topic=subscription[0],
     ) as applied:
         yield applied
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's headless Chromium under Playwright (its own browser download is never used)."""
+    if not CHROMIUM.exists():
+        missing_service(f"Debian's chromium at {CHROMIUM} (scripts/ensure-system.sh installs it)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing_service("playwright for Python (the dev extra)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            # No user namespaces in containers; the test's pages are its own.
+            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
+        )
+        yield browser
+        browser.close()

@@ -25,6 +25,7 @@ from werkzeug.serving import make_server
 
 from podscribe.api.auth import key_fingerprint
 from podscribe.api.idempotency import parse_idempotency_key, purge_expired, request_hash
+from podscribe.api.request_bodies import SubmitRequest
 from podscribe.client import PodscribeClient
 from podscribe.db import transaction
 from podscribe.errors import InvalidRequestError
@@ -215,7 +216,9 @@ def test_a_key_in_flight_is_409_and_an_abandoned_one_is_taken_over(
     client: Any, engine: Engine
 ) -> None:
     mine = key_fingerprint(API_KEY)
-    fields = {"url": URL, "language": None, "model": None, "callback_url": None}
+    # Every field of the body as validated, defaults included (what submit hashes).
+    fields = {name: field.default for name, field in SubmitRequest.model_fields.items()}
+    fields["url"] = URL
     same = request_hash("POST", "/v1/transcriptions", fields)
     with transaction(engine) as conn:
         conn.execute(

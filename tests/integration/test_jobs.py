@@ -121,9 +121,9 @@ def test_claim_next_queued_skips_locked_rows(engine: Engine) -> None:
     ("start", "target"),
     [
         (JobStatus.QUEUED, JobStatus.RUNNING),
-        (JobStatus.QUEUED, JobStatus.SUCCEEDED),
+        (JobStatus.QUEUED, JobStatus.QUEUED),
         (JobStatus.DISPATCHED, JobStatus.SUCCEEDED),
-        (JobStatus.SUCCEEDED, JobStatus.QUEUED),
+        (JobStatus.SUCCEEDED, JobStatus.DISPATCHED),
         (JobStatus.SUCCEEDED, JobStatus.RUNNING),
         (JobStatus.FAILED, JobStatus.RUNNING),
         (JobStatus.FAILED, JobStatus.SUCCEEDED),
@@ -341,7 +341,7 @@ def test_requeue_keeps_attempts_and_afresh_clears_them(engine: Engine) -> None:
         with pytest.raises(JobStateConflictError):
             jobs.requeue(conn, job.id, JobStatus.DISPATCHED, reason="late")
         with pytest.raises(IllegalTransitionError):
-            jobs.requeue(conn, job.id, JobStatus.SUCCEEDED, reason="never")
+            jobs.requeue(conn, job.id, JobStatus.QUEUED, reason="never")
         jobs.claim_for_dispatch(conn, job.id, lease_seconds=60, max_attempts=3)
         jobs.fail(conn, job.id, JobStatus.DISPATCHED, code="launch_failed", message="boom")
         fresh = jobs.requeue(conn, job.id, JobStatus.FAILED, reason="resubmitted", afresh=True)

@@ -55,7 +55,8 @@ def succeed_with(
         jobs.claim_for_dispatch(conn, job_id, lease_seconds=60, max_attempts=3)
         jobs.start_running(conn, job_id, lease_seconds=60)
         jobs.update_job_fields(conn, job_id, {"episode": {"title": title, "show": "The Show"}})
-        jobs.succeed(conn, job_id, transcript_objects={})
+        # Search reads the index, never the stored files: a name stands in for them.
+        jobs.succeed(conn, job_id, transcript_objects={"json": f"transcripts/{job_id}.json"})
         index_transcript(conn, job_id, segments)
 
 

@@ -28,10 +28,9 @@ import pytest
 import srt
 
 from local_emulators.fixtures import EPISODE
-from tests.services import REDIS_URL, free_port, missing_service, throwaway_database
+from tests.services import REDIS_URL, free_port, throwaway_database
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).with_name("vendor") / "axe.min.js"
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
 DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -94,24 +93,6 @@ def _profile_command(environment: dict[str, str], *args: str) -> subprocess.Comp
         timeout=300,
         check=False,
     )
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        missing_service(f"Debian's chromium at {CHROMIUM} (scripts/ensure-system.sh installs it)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing_service("playwright for Python (the dev extra)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            # No user namespaces in containers; the test's pages are its own.
-            args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,14 @@ import pytest
 
 from podscribe.api.documents import job_model
 from podscribe.api.models import (
-    WHISPER_MODELS,
     Job,
     JobList,
     Problem,
-    SubmitRequest,
     TranscriptFormat,
     WebhookEvent,
 )
 from podscribe.api.openapi import openapi_document
+from podscribe.api.request_bodies import WHISPER_MODELS, SubmitRequest
 from podscribe.api.routes import ROUTES, url_map
 from podscribe.jobs import Job as JobRow
 from podscribe.jobs import JobStatus

@@ -136,6 +136,7 @@ def test_the_front_end_proxies_everything_to_submit_on_8080(rendered_config: str
     assert re.search(r"^\s*listen 8080;", rendered_config, re.M)
     assert re.findall(r"location (\S+) \{\s*proxy_pass http://submit;", rendered_config) == [
         "/v1/",
+        "/t/",
         "/",
     ]
     assert "proxy_no_cache $http_authorization;" in rendered_config

@@ -39,6 +39,8 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("PODSCRIBE_ALLOWED_PORTS", "443,8443")
     monkeypatch.setenv("WHISPER_BATCH_SIZE", "16")
     monkeypatch.setenv("CLOUDSQL_CONNECTION_NAME", "p:r:i")
+    # Production on Cloud SQL names its model (tests/unit/test_production_model.py).
+    monkeypatch.setenv("WHISPER_MODEL", "/opt/models/large-v3-turbo")
     settings = load_settings()
     assert settings.api_key_values == ["alpha", "beta"]
     assert settings.allowed_ports == [443, 8443]

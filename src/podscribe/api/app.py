@@ -49,6 +49,14 @@ from podscribe.api.problems import problem_response
 from podscribe.api.responses import json_response, log_access
 from podscribe.api.routes import ROUTES, Route, url_map
 from podscribe.api.search import search_document
+from podscribe.api.share_links import (
+    create_link_response,
+    list_links_response,
+    revoke_link_response,
+    shared_preflight_response,
+    shared_transcript_response,
+)
+from podscribe.api.speakers import rename_speakers_response
 from podscribe.api.submission import submit_response
 from podscribe.api.transcripts import transcript_response
 from podscribe.api.validation import parse_transcript_query
@@ -70,6 +78,7 @@ from podscribe.jobs import (
     remove_access,
 )
 from podscribe.jobs.outbox import webhook_state
+from podscribe.jobs.share_links import list_share_links
 from podscribe.jobs.webhooks import key_secret
 from podscribe.log import configure_logging, parse_trace_header, trace_context
 from podscribe.messaging import JobMessage, JobPublisher
@@ -307,7 +316,8 @@ class SubmitApi:
         with transaction(self.engine) as conn:
             job = get_job(conn, context.job, key_fingerprint=context.key.fingerprint)
             webhook = webhook_state(conn, job.id, context.key.fingerprint)
-        return json_response(job_document(job, context.links_base, webhook))
+            links = list_share_links(conn, job.id, context.key.fingerprint)
+        return json_response(job_document(job, context.links_base, webhook, links))
 
     def _webhook_secret(self, context: RequestContext) -> Response:
         secret = key_secret(self.settings, context.key.fingerprint)
@@ -362,6 +372,24 @@ class SubmitApi:
         with transaction(self.engine) as conn:
             job = get_job(conn, context.job, key_fingerprint=context.key.fingerprint)
         return transcript_response(job, query, self.engine, self.store)
+
+    def _rename_speakers(self, context: RequestContext) -> Response:
+        return rename_speakers_response(context, self.settings, self.engine)
+
+    def _create_link(self, context: RequestContext) -> Response:
+        return create_link_response(context, self.settings, self.engine)
+
+    def _list_links(self, context: RequestContext) -> Response:
+        return list_links_response(context, self.engine)
+
+    def _revoke_link(self, context: RequestContext) -> Response:
+        return revoke_link_response(context, self.engine)
+
+    def _shared_transcript(self, context: RequestContext) -> Response:
+        return shared_transcript_response(context.request, self.settings, self.engine, self.store)
+
+    def _shared_preflight(self, context: RequestContext) -> Response:
+        return shared_preflight_response()
 
     def _csp_reports(self, context: RequestContext) -> Response:
         return receive_reports(context.request, self.csp_reports)

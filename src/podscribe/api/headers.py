@@ -14,6 +14,11 @@ environment accepts that variable (the settings refuse it), so no other gets the
 ``Strict-Transport-Security`` is sent in production only: elsewhere submit is plain HTTP on a
 developer's machine, where pinning HTTPS for ``localhost`` would break every other local site.
 
+Share links (``/t/<token>.<ext>``, :mod:`podscribe.api.share_links`) are the one exception,
+and only in two headers: they are meant to be loaded by players and pages of any origin, so a
+:class:`SharedResourceResponse` answers ``Cross-Origin-Resource-Policy: cross-origin`` and a
+policy that allows no script, no fetch and no form at all (:data:`SHARED_RESOURCE_POLICY`).
+
 :func:`apply_security_headers` is called in exactly two places, the API's entry point and the
 handler of errors functions-framework raises before it, so no response leaves without them.
 The k3s nginx front end (``local_emulators/k3s/frontend.yaml``) sets the same list.
@@ -24,6 +29,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
+from typing import ClassVar
 
 from werkzeug.wrappers import Response
 
@@ -33,6 +39,8 @@ from podscribe.settings import FetchSettings
 __all__ = [
     "CSP_REPORT_GROUP",
     "CSP_REPORT_PATH",
+    "SHARED_RESOURCE_POLICY",
+    "SharedResourceResponse",
     "apply_security_headers",
     "content_security_policy",
     "security_headers",
@@ -57,6 +65,22 @@ _STATIC_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
     "Reporting-Endpoints": f'{CSP_REPORT_GROUP}="{CSP_REPORT_PATH}"',
 }
+
+
+SHARED_RESOURCE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'; sandbox"
+)
+"""A share link's Content-Security-Policy: its HTML may be styled, nothing in it runs."""
+
+
+class SharedResourceResponse(Response):
+    """An answer any origin may load (a share link's transcript); see the module docstring."""
+
+    security_overrides: ClassVar[dict[str, str]] = {
+        "Content-Security-Policy": SHARED_RESOURCE_POLICY,
+        "Cross-Origin-Resource-Policy": "cross-origin",
+    }
 
 
 def content_security_policy(media_extras: tuple[str, ...] = ()) -> str:
@@ -105,7 +129,8 @@ def _headers(env: str, ssrf_allow: tuple[str, ...]) -> dict[str, str]:
 def apply_security_headers(
     response: Response, settings: Callable[[], FetchSettings] | None = None
 ) -> Response:
-    """Set every security header on ``response`` (replacing any copy it had).
+    """Set every security header on ``response`` (replacing any copy it had; a
+    :class:`SharedResourceResponse` gets its own two).
 
     Args:
         response: the answer about to leave.
@@ -122,6 +147,7 @@ def apply_security_headers(
         except Exception as error:  # noqa: BLE001 - the answer must leave, with headers
             detail = error.message if isinstance(error, PodscribeError) else repr(error)
             log.warning("security headers without settings", extra={"error": detail})
+    overrides = response.security_overrides if isinstance(response, SharedResourceResponse) else {}
     for name, value in security_headers(current).items():
-        response.headers[name] = value
+        response.headers[name] = overrides.get(name, value)
     return response

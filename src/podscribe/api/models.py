@@ -1,9 +1,10 @@
-"""The API's documents as pydantic models: what is accepted, what is answered, what is sent.
+"""The API's documents as pydantic models: what is answered and what is sent.
 
-The request body (:class:`SubmitRequest`), the job (:class:`Job`, not the row
+The job (:class:`Job`, not the row
 :class:`podscribe.jobs.model.Job` it shows), the list of jobs
 (:class:`JobList`), the error (:class:`Problem`, RFC 9457), the webhook event
-(:class:`WebhookEvent`) and the health answer (:class:`Health`) are each written once, here;
+(:class:`WebhookEvent`) and the health answer (:class:`Health`) are each written once, here
+(the bodies accepted are :mod:`podscribe.api.request_bodies`);
 validation (:mod:`podscribe.api.validation`), rendering and the OpenAPI document
 (:mod:`podscribe.api.openapi`, from ``model_json_schema``) all come from them, so the three can
 no longer drift apart.
@@ -18,26 +19,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PlainSerializer,
-    ValidationInfo,
     WithJsonSchema,
-    field_validator,
 )
-from pydantic_core import PydanticCustomError
 
-from podscribe.egress.guard import check_url
 from podscribe.jobs import JobStatus
-from podscribe.settings import Settings
 
 __all__ = [
-    "MAX_URL_LENGTH",
-    "WHISPER_MODELS",
     "AppleIds",
     "Health",
     "Job",
@@ -50,45 +44,20 @@ __all__ = [
     "RequestedSettings",
     "SearchResult",
     "SearchResults",
-    "SubmitRequest",
+    "ShareFormat",
+    "ShareLink",
+    "ShareLinkList",
+    "SpeakerSuggestion",
+    "Speakers",
     "TranscriptFormat",
     "TranscriptionSettings",
     "WebhookDelivery",
     "WebhookError",
     "WebhookEvent",
     "WebhookSecret",
-    "WhisperModel",
 ]
 
-MAX_URL_LENGTH = 2048
-
-WhisperModel = Literal[
-    "tiny",
-    "tiny.en",
-    "base",
-    "base.en",
-    "small",
-    "small.en",
-    "distil-small.en",
-    "medium",
-    "medium.en",
-    "distil-medium.en",
-    "large-v1",
-    "large-v2",
-    "large-v3",
-    "large",
-    "distil-large-v2",
-    "distil-large-v3",
-    "large-v3-turbo",
-    "turbo",
-]
-"""Model names a caller may ask for: faster-whisper's published names, never a path or a
-repository (a caller must not make the job load arbitrary files or download arbitrary
-weights)."""
-
-WHISPER_MODELS: tuple[str, ...] = get_args(WhisperModel)
-
-TranscriptFormat = Literal["json", "srt", "vtt", "txt"]
+TranscriptFormat = Literal["json", "srt", "vtt", "txt", "html", "podcast-json"]
 """The keys of :data:`podscribe.storage.TRANSCRIPT_FORMATS` (a unit test keeps them equal)."""
 
 Uri = Annotated[str, Field(json_schema_extra={"format": "uri"})]
@@ -134,116 +103,6 @@ class _Document(BaseModel):
         return absent
 
 
-class SubmitRequest(BaseModel):
-    """The body of ``POST /v1/transcriptions``.
-
-    Validated with ``context={"settings": ...}``: the checks that depend on the deployment (the
-    models it serves, the SSRF guard on ``callback_url``) read it. The episode link itself is
-    judged afterwards by :func:`podscribe.api.validation.parse_submit_request` (its own 422s).
-    Messages of the checks written here travel as ``podscribe_invalid`` errors;
-    :mod:`podscribe.api.validation` maps pydantic's own errors to our messages.
-    """
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    url: str = Field(
-        min_length=1,
-        max_length=MAX_URL_LENGTH,
-        pattern=r"\S",
-        description="An Apple Podcasts episode link "
-        "(`https://podcasts.apple.com/<cc>/podcast/<slug>/id<show>?i=<episode>`).",
-        examples=["https://podcasts.apple.com/us/podcast/the-daily/id1200361736?i=1000650000000"],
-    )
-    language: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z]{2,3}$",
-        description="Spoken language (ISO 639 code); detected when absent.",
-    )
-    model: WhisperModel | None = Field(
-        default=None, description="faster-whisper model; the service default when absent."
-    )
-    callback_url: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=MAX_URL_LENGTH,
-        json_schema_extra={"format": "uri"},
-        description="https URL that receives a POST when the job finishes. "
-        "Internal addresses are refused (SSRF guard).",
-    )
-    speakers: bool = Field(
-        default=True,
-        description="Label who speaks when (diarization). `false`: this caller's transcript "
-        "files carry no speaker labels.",
-    )
-    speakers_expected: int | None = Field(
-        default=None,
-        ge=1,
-        le=10,
-        description="How many speakers the episode has, when known; estimated when absent. "
-        "Taken from the first request for the episode.",
-    )
-    force: bool = Field(
-        default=False,
-        description="Transcribe even when the feed carries the publisher's own transcript "
-        "(`<podcast:transcript>`), which is otherwise used as is, with no GPU.",
-    )
-
-    @field_validator("url")
-    @classmethod
-    def _strip_url(cls, url: str) -> str:
-        return url.strip()
-
-    @field_validator("language")
-    @classmethod
-    def _lower_language(cls, language: str | None) -> str | None:
-        return language.lower() if language else None
-
-    @field_validator("model")
-    @classmethod
-    def _served_model(cls, model: str | None, info: ValidationInfo) -> str | None:
-        settings = _settings(info)
-        if model is not None and model not in settings.allowed_models:
-            served = ", ".join(settings.allowed_models) or "none (the deployment's default only)"
-            raise _invalid(
-                f"'model' {model!r} is not served here; models that may be asked for: {served}"
-            )
-        return model
-
-    @field_validator("callback_url")
-    @classmethod
-    def _guarded_callback(cls, url: str | None, info: ValidationInfo) -> str | None:
-        """The callback URL must be https and pass every check of the SSRF guard but DNS.
-
-        Its host is looked up, and the answer checked, when the callback is sent; at submit
-        time only its form is judged (no lookup: submit makes no request on a caller's behalf).
-        """
-        if url is None:
-            return None
-        if not url.lower().startswith("https://"):
-            raise _invalid("'callback_url' must be an https:// URL")
-        decision = check_url(url, _settings(info), resolver=_assume_public)
-        if not decision.allowed:
-            raise _invalid(f"'callback_url' is refused: {decision.reason}")
-        return url
-
-
-def _settings(info: ValidationInfo) -> Settings:
-    context = info.context or {}
-    settings = context.get("settings")
-    if not isinstance(settings, Settings):
-        raise TypeError("SubmitRequest is validated with context={'settings': Settings}")
-    return settings
-
-
-def _invalid(message: str) -> PydanticCustomError:
-    return PydanticCustomError("podscribe_invalid", "{message}", {"message": message})
-
-
-def _assume_public(host: str, port: int) -> list[str]:
-    """A resolver that answers without asking DNS (see ``SubmitRequest._guarded_callback``)."""
-    return ["192.88.98.1"]  # a globally routable placeholder; the sender checks the real one
-
-
 class AppleIds(_Document):
     """The Apple ids a job is for (its identity)."""
 
@@ -261,11 +120,24 @@ class RequestedSettings(_Document):
 class TranscriptionSettings(_Document):
     """What transcribed it; filled in as the job runs."""
 
+    _absent_when_none = frozenset({"provenance"})
+    model_config = ConfigDict(json_schema_serialization_defaults_required=False)
+
     language: str | None
     model: str | None
     device: str | None
     compute_type: str | None
     duration_seconds: float | None
+    source: Literal["model", "publisher"] | None = Field(
+        description="`model` (transcribed here) or `publisher` (the feed's own "
+        "`<podcast:transcript>`, normalised); null until the job succeeds.",
+    )
+    provenance: dict[str, Any] | None = Field(
+        None,
+        description="A publisher's transcript only: its `url`, declared `type`, `sha256`, "
+        "`bytes`, `fetched_at` and `audio_duration_seconds` (the episode's declared length "
+        "then).",
+    )
 
 
 class JobTimings(_Document):
@@ -326,6 +198,53 @@ class WebhookSecret(_Document):
     )
 
 
+ShareFormat = Literal["vtt", "srt", "json", "html", "txt"]
+"""The extensions of a share link's URLs (``json`` is the Podcasting 2.0 JSON transcript)."""
+
+
+class Speakers(_Document):
+    """Who speaks in the transcript, as this key sees it."""
+
+    enabled: bool = Field(
+        description="Whether this key's transcripts carry speakers (a submission with "
+        "`speakers: false` turns them off)."
+    )
+    labels: list[str] = Field(
+        description="The transcript's speaker labels in order of first appearance; empty "
+        "until it succeeded, or when no voices were told apart."
+    )
+    names: dict[str, str] = Field(description="The names this key gave labels.")
+
+
+class SpeakerSuggestion(_Document):
+    """A host or guest the feed names (``<podcast:person>``): a name to give a label."""
+
+    name: str
+    role: Literal["host", "guest"]
+
+
+class ShareLink(_Document):
+    """A public, revocable URL per format of this key's view of a transcript."""
+
+    id: uuid.UUID
+    token: str = Field(description="The unguessable part of the URLs (256 random bits).")
+    urls: dict[ShareFormat, Uri] = Field(
+        description="`/t/<token>.<ext>` per format, no key needed; `json` is the "
+        "Podcasting 2.0 JSON transcript."
+    )
+    created_at: Timestamp
+    podcast_transcript: str = Field(
+        description="`<podcast:transcript>` elements of the URLs, ready to paste into the "
+        "feed's `<item>`."
+    )
+
+
+class ShareLinkList(_Document):
+    """This key's live share links of a job, oldest first."""
+
+    items: list[ShareLink]
+
+
 class Job(_Document):
     """A job as the API shows it (``POST`` and ``GET`` alike)."""
 
@@ -349,6 +268,16 @@ class Job(_Document):
         None,
         description="This key's webhook (``GET`` only; null in the ``POST`` answer, and when "
         "the key registered no `callback_url`).",
+    )
+    speakers: Speakers
+    speaker_names: list[SpeakerSuggestion] = Field(
+        description="The feed's hosts and guests (`<podcast:person>`), offered as names for "
+        "the labels; never put on them by themselves."
+    )
+    share_links: list[ShareLink] | None = Field(
+        None,
+        description="This key's live share links (``GET`` and ``PATCH .../speakers`` only; "
+        "null in the ``POST`` answer and in lists).",
     )
 
 

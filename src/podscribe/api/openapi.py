@@ -21,18 +21,22 @@ from podscribe.api.models import (
     JobList,
     Problem,
     SearchResults,
-    SubmitRequest,
+    ShareLink,
+    ShareLinkList,
     WebhookEvent,
     WebhookSecret,
 )
 from podscribe.api.problems import PROBLEM_CONTENT_TYPE
+from podscribe.api.request_bodies import SpeakerNamesRequest, SubmitRequest
 from podscribe.api.routes import RATE_HEADERS, ROUTES, Parameter, Reply, Route
 from podscribe.errors import (
     DatabaseUnavailableError,
     EpisodeLinkError,
     IdempotencyKeyInUseError,
     IdempotencyKeyReusedError,
+    InvalidLineLimitsError,
     InvalidRequestError,
+    InvalidSpeakerNameError,
     JobActiveError,
     JobNotFoundError,
     LaunchBudgetExhaustedError,
@@ -43,11 +47,14 @@ from podscribe.errors import (
     PodscribeError,
     RateLimitedError,
     RouteNotFoundError,
+    ShareLinkNotFoundError,
     StorageError,
     TooManyActiveJobsError,
+    TooManyShareLinksError,
     TranscriptGoneError,
     TranscriptNotReadyError,
     UnauthorizedError,
+    UnknownSpeakerError,
     UnsupportedLanguageError,
     UnsupportedMediaTypeError,
     WebhooksDisabledError,
@@ -61,9 +68,11 @@ API_ERRORS: tuple[type[PodscribeError], ...] = (
     JobNotFoundError,
     RouteNotFoundError,
     WebhooksDisabledError,
+    ShareLinkNotFoundError,
     MethodNotAllowedError,
     TranscriptNotReadyError,
     JobActiveError,
+    TooManyShareLinksError,
     TranscriptGoneError,
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
@@ -71,6 +80,9 @@ API_ERRORS: tuple[type[PodscribeError], ...] = (
     NotAnEpisodeError,
     EpisodeLinkError,
     UnsupportedLanguageError,
+    UnknownSpeakerError,
+    InvalidSpeakerNameError,
+    InvalidLineLimitsError,
     IdempotencyKeyInUseError,
     IdempotencyKeyReusedError,
     RateLimitedError,
@@ -84,6 +96,9 @@ API_ERRORS: tuple[type[PodscribeError], ...] = (
 
 _MODELS: tuple[tuple[type[BaseModel], JsonSchemaMode], ...] = (
     (SubmitRequest, "validation"),
+    (SpeakerNamesRequest, "validation"),
+    (ShareLink, "serialization"),
+    (ShareLinkList, "serialization"),
     (Job, "serialization"),
     (JobList, "serialization"),
     (SearchResults, "serialization"),
@@ -106,6 +121,12 @@ _ADMISSION = (
     Reply(503, "The database or storage is unavailable", Problem, headers=("Retry-After",)),
 )
 """What every authenticated route may answer before its handler runs."""
+
+
+_PATH_PARAMETERS = {
+    "job_id": "The job's id (a UUID); anything else is 404.",
+    "link_id": "The share link's id (a UUID); anything else is 404.",
+}
 
 
 def _schemas() -> dict[str, Any]:
@@ -170,7 +191,7 @@ def _operation(route: Route) -> dict[str, Any]:
             "in": "path",
             "required": True,
             "schema": {"type": "string"},
-            "description": "The job's id (a UUID); anything else is 404.",
+            "description": _PATH_PARAMETERS[name],
         }
         for name in route.path_parameters
     ]

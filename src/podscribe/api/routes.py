@@ -28,19 +28,26 @@ from podscribe.api.models import (
     JobList,
     Problem,
     SearchResults,
-    SubmitRequest,
+    ShareLink,
+    ShareLinkList,
     WebhookSecret,
 )
+from podscribe.api.request_bodies import SpeakerNamesRequest, SubmitRequest
 from podscribe.api.search import MAX_LIMIT as SEARCH_MAX_LIMIT
 from podscribe.api.search import MAX_QUERY_LENGTH
 from podscribe.errors import (
     IdempotencyKeyInUseError,
+    InvalidLineLimitsError,
+    InvalidSpeakerNameError,
     JobActiveError,
     JobNotFoundError,
     PodscribeError,
     RateLimitedError,
     RouteNotFoundError,
+    ShareLinkNotFoundError,
+    TooManyShareLinksError,
     TranscriptNotReadyError,
+    UnknownSpeakerError,
     WebhooksDisabledError,
 )
 from podscribe.jobs import JobStatus
@@ -269,6 +276,16 @@ ROUTES: tuple[Route, ...] = (
                 {"type": "boolean"},
                 "A running job's transcript so far (its last checkpoint).",
             ),
+            Parameter(
+                "max_line_chars",
+                {"type": "integer"},
+                "The longest caption line (srt, vtt); the format's default when absent.",
+            ),
+            Parameter(
+                "max_lines",
+                {"type": "integer"},
+                "Lines per caption (srt, vtt); the format's default when absent.",
+            ),
         ),
         replies=(
             Reply(
@@ -276,16 +293,98 @@ ROUTES: tuple[Route, ...] = (
                 "The transcript.",
                 content_types=tuple(sorted(set(TRANSCRIPT_FORMATS.values()))),
             ),
-            Reply(400, "Unknown format", Problem),
+            Reply(400, "Unknown format, or a line limit that is not a whole number", Problem),
             _NOT_FOUND,
             Reply(
                 409, "The job has not succeeded (yet)", Problem, errors=(TranscriptNotReadyError,)
+            ),
+            Reply(
+                422,
+                "A line limit outside what the caption formats allow",
+                Problem,
+                errors=(InvalidLineLimitsError,),
             ),
             Reply(
                 410,
                 "The transcript was removed from storage; the job is now failed as "
                 "`transcript_gone` and submitting the episode again transcribes it anew",
                 Problem,
+            ),
+        ),
+    ),
+    Route(
+        "PATCH",
+        "/v1/transcriptions/{job_id}/speakers",
+        handler="rename_speakers",
+        operation_id="renameSpeakers",
+        summary="Name the transcript's speakers, for this key",
+        description="Gives names to speaker labels (`S1`, ...) or takes them away (null); "
+        "labels not sent keep theirs. Only this key's transcripts and share links show them; "
+        "every format renders with them from then on. The job document's `speaker_names` are "
+        "the feed's hosts and guests, offered as names.",
+        body=SpeakerNamesRequest,
+        replies=(
+            Reply(200, "The job, with the names.", Job, headers=_RATE),
+            Reply(400, "Not a JSON object of the form `{names: {...}}`", Problem),
+            _NOT_FOUND,
+            Reply(
+                409, "The job has not succeeded (yet)", Problem, errors=(TranscriptNotReadyError,)
+            ),
+            Reply(413, "Body larger than PODSCRIBE_MAX_REQUEST_BYTES", Problem),
+            Reply(415, "Body is not application/json", Problem),
+            Reply(
+                422,
+                "A label the transcript does not have, or a name that is empty, longer than 80 "
+                "characters or holds control characters",
+                Problem,
+                errors=(UnknownSpeakerError, InvalidSpeakerNameError),
+            ),
+        ),
+    ),
+    Route(
+        "POST",
+        "/v1/transcriptions/{job_id}/links",
+        handler="create_link",
+        operation_id="createShareLink",
+        summary="Make a public, revocable link per format of the transcript",
+        description="The URLs (`/t/<token>.<ext>`) need no key and may be loaded from any "
+        "origin (CORS `*`); they render with this key's speaker names. `podcast_transcript` "
+        "holds the `<podcast:transcript>` lines to paste into the feed. Answers are cached "
+        "publicly for PODSCRIBE_SHARE_LINK_MAX_AGE_SECONDS: a revoked link 404s here at once, "
+        "but a CDN in front must be purged. At most PODSCRIBE_SHARE_LINKS_PER_JOB live links "
+        "per key and job.",
+        replies=(
+            Reply(201, "The link.", ShareLink, headers=_RATE),
+            _NOT_FOUND,
+            Reply(
+                409,
+                "The job has not succeeded (yet), or the key has the most live links allowed",
+                Problem,
+                errors=(TranscriptNotReadyError, TooManyShareLinksError),
+            ),
+        ),
+    ),
+    Route(
+        "GET",
+        "/v1/transcriptions/{job_id}/links",
+        handler="list_links",
+        operation_id="listShareLinks",
+        summary="This key's live share links of the job",
+        replies=(Reply(200, "The links, oldest first.", ShareLinkList, headers=_RATE), _NOT_FOUND),
+    ),
+    Route(
+        "DELETE",
+        "/v1/transcriptions/{job_id}/links/{link_id}",
+        handler="revoke_link",
+        operation_id="revokeShareLink",
+        summary="Revoke a share link: every URL of it is 404 from now on",
+        replies=(
+            Reply(204, "Revoked.", headers=_RATE),
+            Reply(
+                404,
+                "No such job or link, or not this key's",
+                Problem,
+                errors=(JobNotFoundError, ShareLinkNotFoundError, RouteNotFoundError),
             ),
         ),
     ),
@@ -419,6 +518,29 @@ ROUTES: tuple[Route, ...] = (
             Reply(200, "Ready.", Health),
             Reply(503, "The database or storage is unavailable", Problem, headers=("Retry-After",)),
         ),
+    ),
+    # Share links (podscribe.api.share_links): public URLs for feeds and players, outside the
+    # API (docs/api.md describes them): every refusal is the same 404.
+    Route(
+        "GET",
+        "/t/{file}",
+        handler="shared_transcript",
+        operation_id="sharedTranscript",
+        summary="A share link's transcript (no key; CORS *)",
+        auth=False,
+        budget="rate_limit_share_links_per_ip",
+        documented=False,
+        replies=(Reply(200, "The transcript.", content_types=("text/vtt",)),),
+    ),
+    Route(
+        "OPTIONS",
+        "/t/{file}",
+        handler="shared_preflight",
+        operation_id="sharedTranscriptPreflight",
+        summary="The CORS preflight of a share link",
+        auth=False,
+        documented=False,
+        replies=(Reply(204, "Any origin may GET it."),),
     ),
     # The web app (podscribe.api.web): on the API's origin, not part of the API. /assets/,
     # not /static/: Flask (under functions-framework) claims /static/ for itself.

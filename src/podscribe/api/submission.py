@@ -16,8 +16,8 @@ from werkzeug.wrappers import Response
 from podscribe.api import idempotency
 from podscribe.api.admission import RequestContext
 from podscribe.api.documents import job_document, job_path
-from podscribe.api.models import SubmitRequest
 from podscribe.api.problems import problem_response
+from podscribe.api.request_bodies import SubmitRequest
 from podscribe.api.responses import json_response
 from podscribe.api.validation import Submission, parse_submit_request
 from podscribe.db import transaction

@@ -2,8 +2,8 @@
 
 Order matters and is cheap-first: media type (415), size (413, read with a cap so an
 oversized or endless body never sits in memory), JSON syntax (400), and only then the fields
-(400, by the pydantic model :class:`~podscribe.api.models.SubmitRequest`, its errors mapped to
-our messages by :func:`request_error`) and the episode link (422, by shape alone: the job
+(400, by the pydantic model :class:`~podscribe.api.request_bodies.SubmitRequest`, its errors
+mapped to our messages by :func:`request_error`) and the episode link (422, by shape alone: the job
 resolves it, so submit makes no request on the caller's behalf).
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +19,10 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from werkzeug.wrappers import Request
 
-from podscribe.api.models import MAX_URL_LENGTH, WHISPER_MODELS, SubmitRequest
+from podscribe.api.request_bodies import MAX_URL_LENGTH, WHISPER_MODELS, SubmitRequest
 from podscribe.errors import (
     EpisodeLinkError,
+    InvalidLineLimitsError,
     InvalidRequestError,
     PayloadTooLargeError,
     UnsupportedLanguageError,
@@ -29,6 +31,7 @@ from podscribe.errors import (
 from podscribe.podcasts import EpisodeRef, parse_episode_url
 from podscribe.settings import Settings
 from podscribe.storage import TRANSCRIPT_FORMATS
+from podscribe.transcription.formats import RenderOptions
 from podscribe.transcription.languages import LANGUAGE_LIST_URL, model_languages
 from podscribe.transcription.model import served_model_name
 
@@ -86,10 +89,14 @@ class TranscriptQuery:
     Attributes:
         format: one of ``TRANSCRIPT_FORMATS``.
         partial: serve a running job's checkpoint (the segments done so far) instead.
+        max_line_chars: the longest caption line asked for (None: the format's own).
+        max_lines: lines per caption asked for (None: the format's own).
     """
 
     format: str
     partial: bool = False
+    max_line_chars: int | None = None
+    max_lines: int | None = None
 
 
 def read_json_body(request: Request, max_bytes: int) -> Any:
@@ -235,10 +242,13 @@ def _field_message(problem: ErrorDetails) -> str:
 
 
 def parse_transcript_query(args: dict[str, str]) -> TranscriptQuery:
-    """Validate ``?format=...&partial=...``.
+    """Validate ``?format=...&partial=...&max_line_chars=...&max_lines=...``.
 
     Raises:
-        InvalidRequestError: an unknown format, or a malformed ``partial``.
+        InvalidRequestError: an unknown format, a malformed ``partial``, or a line limit
+            that is not a whole number.
+        InvalidLineLimitsError: a line limit outside what the caption formats allow
+            (:class:`~podscribe.transcription.formats.RenderOptions` judges).
     """
     fmt = args.get("format", "json")
     if fmt not in TRANSCRIPT_FORMATS:
@@ -249,7 +259,26 @@ def parse_transcript_query(args: dict[str, str]) -> TranscriptQuery:
     if partial_text not in {"true", "false", "1", "0"}:
         raise InvalidRequestError("partial must be true or false")
     partial = partial_text in {"true", "1"}
-    return TranscriptQuery(format=fmt, partial=partial)
+    max_line_chars, max_lines = _line_limit(args, "max_line_chars"), _line_limit(args, "max_lines")
+    try:
+        RenderOptions(speaker_names={}, max_line_chars=max_line_chars, max_lines=max_lines)
+    except ValueError as error:
+        raise InvalidLineLimitsError(str(error)) from None
+    return TranscriptQuery(
+        format=fmt, partial=partial, max_line_chars=max_line_chars, max_lines=max_lines
+    )
+
+
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,6}")
+
+
+def _line_limit(args: dict[str, str], name: str) -> int | None:
+    text = args.get(name)
+    if text is None:
+        return None
+    if not _WHOLE_NUMBER.fullmatch(text):
+        raise InvalidRequestError(f"{name} must be a whole number, not {text!r:.20}")
+    return int(text)
 
 
 def client_ip(request: Request, proxy_hops: int) -> str:

@@ -51,6 +51,7 @@ class DispatchAction(enum.StrEnum):
 
     LAUNCHED = "launched"
     ADOPTED = "adopted"
+    SUCCEEDED = "succeeded"  # the publisher's transcript finished it: no launch
     SKIPPED = "skipped"
     FAILED = "failed"
 
@@ -62,7 +63,8 @@ class DispatchOutcome:
     Attributes:
         job_id: the job the message named.
         action: launched, adopted (an earlier launch still lives), skipped (not queued, or
-            unknown), or failed (out of attempts).
+            unknown), failed (out of attempts), or succeeded (the publisher's transcript
+            finished it before any launch).
         attempts: the job's attempts after this delivery, when known.
         launcher_ref: where it was launched.
         reason: why it was skipped or failed.
@@ -104,9 +106,14 @@ def dispatch_message(
     found = _claim_and_launch(engine, settings, launcher, job_id, resolved=False)
     if isinstance(found, _Unresolved):
         # Outside every lock: a lookup and a probe take seconds, and cost no GPU.
-        if resolve_before_launch(engine, settings, found.job) is None:
+        resolved = resolve_before_launch(engine, settings, found.job)
+        if resolved is None:
             return DispatchOutcome(
                 job_id, DispatchAction.FAILED, found.job.attempts, reason="failed before launch"
+            )
+        if resolved.status is JobStatus.SUCCEEDED:
+            return DispatchOutcome(
+                job_id, DispatchAction.SUCCEEDED, resolved.attempts, reason="publisher transcript"
             )
         found = _claim_and_launch(engine, settings, launcher, job_id, resolved=True)
     if isinstance(found, DispatchOutcome):

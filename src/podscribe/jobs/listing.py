@@ -13,7 +13,6 @@ and the caller is told so, because the transcript objects in storage must then g
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from podscribe.errors import JobActiveError, JobNotFoundError
 from podscribe.jobs.model import ACTIVE_STATUSES, Job, JobId, JobStatus, parse_job_id
+from podscribe.jobs.submissions import seen_by_key
 from podscribe.jobs.tables import job_access_table as _access
 from podscribe.jobs.tables import jobs_table as _jobs
 
@@ -95,8 +95,10 @@ def list_jobs(
         raise ValueError(f"limit must be at least 1, not {limit}")
     granted = _access.c.created_at.label("access_created_at")
     own_link = _access.c.source_url.label("access_source_url")
+    own_speakers = _access.c.speakers.label("access_speakers")
+    own_names = _access.c.speaker_names.label("access_speaker_names")
     query = (
-        sa.select(_jobs, granted, own_link)
+        sa.select(_jobs, granted, own_link, own_speakers, own_names)
         .select_from(_jobs.join(_access, _access.c.job_id == _jobs.c.id))
         .where(_access.c.key_fingerprint == key_fingerprint)
         .order_by(_access.c.created_at.desc(), _access.c.job_id.desc())
@@ -118,9 +120,7 @@ def list_jobs(
     next_position = (
         ListPosition(page[-1]["access_created_at"], page[-1]["id"]) if more and page else None
     )
-    jobs = [
-        dataclasses.replace(Job.from_row(row), source_url=row["access_source_url"]) for row in page
-    ]
+    jobs = [seen_by_key(Job.from_row(row), row) for row in page]
     return JobPage(jobs, next_position)
 
 

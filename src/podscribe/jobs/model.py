@@ -10,6 +10,9 @@
                    v                  v
                  failed             failed
 
+    queued ──succeed_from_publisher──> succeeded ──requeue (forced)──> queued
+    (the feed carried the publisher's transcript; a caller's ``"force": true`` transcribes it)
+
 :mod:`podscribe.jobs.transitions` and its siblings perform the moves against the database;
 this module holds only values, so launchers, documents and tests can use a :class:`Job` without SQL.
 
@@ -43,12 +46,14 @@ class JobStatus(enum.StrEnum):
 
 
 TRANSITIONS: Mapping[JobStatus, frozenset[JobStatus]] = {
-    JobStatus.QUEUED: frozenset({JobStatus.DISPATCHED, JobStatus.FAILED}),
+    # queued -> succeeded: the feed carried the publisher's transcript (no launch at all).
+    JobStatus.QUEUED: frozenset({JobStatus.DISPATCHED, JobStatus.FAILED, JobStatus.SUCCEEDED}),
     JobStatus.DISPATCHED: frozenset({JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.FAILED}),
     JobStatus.RUNNING: frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.QUEUED}),
     # A succeeded job whose transcript was removed from storage fails as transcript_gone,
-    # so that submitting the episode again transcribes it anew.
-    JobStatus.SUCCEEDED: frozenset({JobStatus.FAILED}),
+    # so that submitting the episode again transcribes it anew; one that took the
+    # publisher's transcript is queued again when a caller forces a transcription.
+    JobStatus.SUCCEEDED: frozenset({JobStatus.FAILED, JobStatus.QUEUED}),
     JobStatus.FAILED: frozenset({JobStatus.QUEUED}),
 }
 
@@ -79,7 +84,11 @@ class SubmitOutcome(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Job:
-    """A row of ``jobs``; ``id`` is the UUID's canonical string (see the module docstring)."""
+    """A row of ``jobs``; ``id`` is the UUID's canonical string (see the module docstring).
+
+    ``speakers`` and ``speaker_names`` are not the row's but the reading key's (its
+    ``job_access`` row): whether it sees speaker labels, and the names it gave them.
+    """
 
     id: str
     collection_id: int
@@ -116,6 +125,9 @@ class Job:
     transcript_source: str | None = None
     provenance: dict[str, Any] | None = None
     skip_publisher: bool = False
+    speaker_labels: list[str] = field(default_factory=list)
+    speakers: bool = True
+    speaker_names: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> Job:

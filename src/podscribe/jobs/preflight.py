@@ -1,6 +1,8 @@
 """Before a GPU is paid for: find the episode and check its audio, on dispatch's CPU.
 
     queued job without an episode -> resolve (Apple lookup, page, feed) -> declared length
+        -> the feed item carries the publisher's transcript (and no "force")? take it:
+           succeeded with no launch (podscribe.jobs.publisher); refused: go on
         -> probe the audio URL (the guard on every hop, status, type, first bytes)
         -> record the episode on the row            (then dispatch claims and launches)
         \\-> failed with the episode's code, no launch (not found, refused, too long, not audio)
@@ -21,6 +23,7 @@ from podscribe.db import transaction
 from podscribe.egress.fetcher import SafeFetcher
 from podscribe.errors import JobStateConflictError, PodscribeError, TooLongError
 from podscribe.jobs.model import Job, JobStatus
+from podscribe.jobs.publisher import take_publisher_transcript
 from podscribe.jobs.webhooks import notify_finished
 from podscribe.podcasts import Episode, EpisodeRef, resolve_episode
 from podscribe.retry import retrying
@@ -57,8 +60,9 @@ def resolve_before_launch(engine: Engine, settings: Settings, job: Job) -> Job |
         job: a queued job whose ``episode`` is not recorded yet.
 
     Returns:
-        The job with its episode recorded; None when it failed here (recorded, and its
-        webhooks sent) or moved on meanwhile.
+        The job with its episode recorded (``succeeded`` when the publisher's transcript
+        finished it here); None when it failed here (recorded, and its webhooks sent) or
+        moved on meanwhile.
 
     Raises:
         PodscribeError: a transient fault (the lookup or the audio host is down): nothing
@@ -69,8 +73,13 @@ def resolve_before_launch(engine: Engine, settings: Settings, job: Job) -> Job |
     try:
         with SafeFetcher(settings) as fetcher:
             # Resolution retries its own transient faults.
-            episode = resolve_episode(ref, settings, fetcher=fetcher)
+            episode = resolve_episode(ref, settings, fetcher=fetcher, with_feed_item=True)
             check_declared_length(episode, settings)
+            if not job.skip_publisher and take_publisher_transcript(
+                engine, settings, job, episode, fetcher=fetcher
+            ):
+                with transaction(engine) as conn:
+                    return jobs.get_job(conn, job.id)
             audio_format = tries(fetcher.probe_audio, episode.audio_url)
     except PodscribeError as error:
         if error.transient:

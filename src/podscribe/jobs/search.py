@@ -26,7 +26,7 @@ from __future__ import annotations
 import enum
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from podscribe.jobs.model import JobId, JobStatus, parse_job_id
+from podscribe.jobs.speaker_names import record_speaker_labels
 from podscribe.jobs.tables import job_access_table as _access
 from podscribe.jobs.tables import jobs_table as _jobs
 from podscribe.jobs.tables import transcript_segments_table as _segments
@@ -140,8 +141,10 @@ class SearchPage:
     next_position: SearchPosition | None
 
 
-def index_transcript(conn: Connection, job_id: JobId, segments: Iterable[Segment]) -> int:
-    """Make a job's transcript searchable, replacing whatever was indexed for it before.
+def index_transcript(conn: Connection, job_id: JobId, segments: Sequence[Segment]) -> int:
+    """Make a job's transcript searchable, replacing whatever was indexed for it before;
+    its speaker labels are recorded on the job too
+    (:func:`~podscribe.jobs.speaker_names.record_speaker_labels`).
 
     Args:
         conn: the connection; call it in the transaction that marks the job succeeded.
@@ -167,6 +170,7 @@ def index_transcript(conn: Connection, job_id: JobId, segments: Iterable[Segment
     ]
     for first in range(0, len(rows), _INSERT_CHUNK):
         conn.execute(sa.insert(_segments).values(rows[first : first + _INSERT_CHUNK]))
+    record_speaker_labels(conn, row_id, segments)
     return len(rows)
 
 

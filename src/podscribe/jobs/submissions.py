@@ -25,7 +25,12 @@ from podscribe.jobs.outbox import enqueue_deliveries
 from podscribe.jobs.tables import job_access_table as _access
 from podscribe.jobs.tables import job_events_table as _events
 from podscribe.jobs.tables import jobs_table as _jobs
-from podscribe.jobs.transitions import record_event, requeue
+from podscribe.jobs.transitions import (
+    record_event,
+    requeue,
+    requeue_to_transcribe,
+    skip_publisher_transcript,
+)
 from podscribe.settings import BudgetSettings
 
 
@@ -87,10 +92,12 @@ def create_or_get_job(
         found is not None
         and found["access_key"] is not None
         and callback_url in (None, found["access_callback"])
+        and speakers == found["access_speakers"]
         and (
             found["status"] != JobStatus.FAILED
             or _answer_failure(conn, found, failed_retry_after_seconds)
         )
+        and not (force and _forcing_changes(found))
     ):
         return _as_seen_by(found), SubmitOutcome.EXISTING
     row = (
@@ -147,6 +154,11 @@ def create_or_get_job(
         ):
             job = requeue(conn, job.id, JobStatus.FAILED, reason="resubmitted", afresh=True)
             outcome = SubmitOutcome.REQUEUED
+        if force and job.status is JobStatus.SUCCEEDED and job.transcript_source == "publisher":
+            job = requeue_to_transcribe(conn, job.id)
+            outcome = SubmitOutcome.REQUEUED
+        elif force and job.status is JobStatus.QUEUED and not job.skip_publisher:
+            job = skip_publisher_transcript(conn, job.id)
     grant = insert(_access).values(
         job_id=uuid.UUID(job.id),
         key_fingerprint=key_fingerprint,
@@ -176,6 +188,14 @@ def create_or_get_job(
 _ENDED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
 
 
+def _forcing_changes(row: Mapping[Any, Any]) -> bool:
+    """Whether ``"force": true`` changes this job: it took, or may still take, the
+    publisher's transcript instead of being transcribed here."""
+    if row["status"] == JobStatus.SUCCEEDED:
+        return bool(row["transcript_source"] == "publisher")
+    return row["status"] in (JobStatus.QUEUED, JobStatus.FAILED) and not row["skip_publisher"]
+
+
 def _answer_failure(conn: Connection, row: Mapping[Any, Any], cool_down_seconds: float) -> bool:
     """Whether a failed job is answered with its failure instead of being tried again."""
     if not is_episode_fault(row["error_code"]) or row["finished_at"] is None:
@@ -190,6 +210,8 @@ def _with_access(query: sa.Select[Any], key_fingerprint: str) -> sa.Select[Any]:
         _access.c.key_fingerprint.label("access_key"),
         _access.c.callback_url.label("access_callback"),
         _access.c.source_url.label("access_source_url"),
+        _access.c.speakers.label("access_speakers"),
+        _access.c.speaker_names.label("access_speaker_names"),
     ).select_from(
         _jobs.outerjoin(
             _access,
@@ -199,19 +221,41 @@ def _with_access(query: sa.Select[Any], key_fingerprint: str) -> sa.Select[Any]:
 
 
 def _as_seen_by(row: Mapping[Any, Any]) -> Job:
-    """The job of a :func:`_with_access` row, with the key's own ``source_url``."""
-    job = Job.from_row(row)
-    own = row.get("access_source_url")
-    return dataclasses.replace(job, source_url=own) if own else job
+    """The job of a :func:`_with_access` row, with the key's own ``source_url`` and speaker
+    settings."""
+    return seen_by_key(Job.from_row(row), row)
+
+
+def seen_by_key(job: Job, access: Mapping[Any, Any]) -> Job:
+    """``job`` as the key of an access row sees it: its own link, speakers flag and names.
+
+    Args:
+        job: the job.
+        access: a row with ``access_source_url``, ``access_speakers`` and
+            ``access_speaker_names`` (NULLs when the key has no access: the job as it is).
+    """
+    own = access.get("access_source_url")
+    if not own:
+        return job
+    return dataclasses.replace(
+        job,
+        source_url=own,
+        speakers=bool(access["access_speakers"]),
+        speaker_names=dict(access["access_speaker_names"] or {}),
+    )
 
 
 def _visible_as(job: Job, conn: Connection, key_fingerprint: str) -> Job:
+    job_uuid = uuid.UUID(job.id)
     own = conn.execute(
-        sa.select(_access.c.source_url).where(
-            _access.c.job_id == uuid.UUID(job.id), _access.c.key_fingerprint == key_fingerprint
-        )
-    ).scalar()
-    return dataclasses.replace(job, source_url=own) if own else job
+        sa.select(
+            _access.c.source_url.label("access_source_url"),
+            _access.c.speakers.label("access_speakers"),
+            _access.c.speaker_names.label("access_speaker_names"),
+        ).where(_access.c.job_id == job_uuid, _access.c.key_fingerprint == key_fingerprint)
+    )
+    access = own.mappings().first()
+    return seen_by_key(job, access) if access is not None else job
 
 
 def get_job(conn: Connection, job_id: JobId, *, key_fingerprint: str | None = None) -> Job:

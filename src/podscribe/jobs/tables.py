@@ -8,7 +8,7 @@ expression with typed, bound parameters: ids bind as UUIDs, JSON columns as ``js
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 
 metadata = sa.MetaData()
 
@@ -53,6 +53,7 @@ jobs_table = sa.Table(
     sa.Column("transcript_source", sa.Text),
     sa.Column("provenance", JSONB(none_as_null=True)),
     sa.Column("skip_publisher", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("speaker_labels", ARRAY(sa.Text), nullable=False, server_default="{}"),
 )
 
 job_access_table = sa.Table(
@@ -65,6 +66,17 @@ job_access_table = sa.Table(
     sa.Column("created_at", _TIMESTAMP, nullable=False),
     sa.Column("speakers", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("speaker_names", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+)
+
+share_links_table = sa.Table(
+    "share_links",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("job_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("key_fingerprint", sa.Text, nullable=False),
+    sa.Column("token", sa.Text, nullable=False),
+    sa.Column("token_sha256", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", _TIMESTAMP, nullable=False),
 )
 
 job_events_table = sa.Table(

@@ -100,6 +100,9 @@ def transition(
     if to_status in ACTIVE_STATUSES and "lease_expires_at" not in (changes or {}):
         # Without a lease the sweep could never reclaim the job: it would be stuck forever.
         raise IllegalTransitionError(f"a job becomes {to_status} only with a lease")
+    if to_status is JobStatus.SUCCEEDED and not (changes or {}).get("transcript_objects"):
+        # queued -> succeeded is legal only with the publisher's transcript stored.
+        raise IllegalTransitionError("a job succeeds only with its transcript stored")
     values = {"status": to_status.value, **(changes or {})}
     job = _conditional_update(conn, job_id, from_status, values)
     record_event(conn, job, from_status, detail)
@@ -237,10 +240,45 @@ def succeed(
     changes: Mapping[str, Any] | None = None,
 ) -> Job:
     """running -> succeeded with the transcript's object names (and its webhooks enqueued)."""
+    return _succeed(
+        conn, job_id, JobStatus.RUNNING, transcript_objects, changes=changes, detail="succeeded"
+    )
+
+
+def succeed_from_publisher(
+    conn: Connection,
+    job_id: JobId,
+    *,
+    transcript_objects: Mapping[str, str],
+    changes: Mapping[str, Any] | None = None,
+) -> Job:
+    """queued -> succeeded with the publisher's transcript, stored: no launch at all.
+
+    Its webhooks are enqueued in the same transaction, as for :func:`succeed`.
+
+    Args:
+        transcript_objects: the stored formats' object names.
+        changes: the episode, language, length, ``transcript_source`` and ``provenance``.
+    """
+    detail = "succeeded from the publisher's transcript"
+    return _succeed(
+        conn, job_id, JobStatus.QUEUED, transcript_objects, changes=changes, detail=detail
+    )
+
+
+def _succeed(
+    conn: Connection,
+    job_id: JobId,
+    from_status: JobStatus,
+    transcript_objects: Mapping[str, str],
+    *,
+    changes: Mapping[str, Any] | None,
+    detail: str,
+) -> Job:
     job = transition(
         conn,
         job_id,
-        JobStatus.RUNNING,
+        from_status,
         JobStatus.SUCCEEDED,
         changes={
             "transcript_objects": dict(transcript_objects),
@@ -249,11 +287,45 @@ def succeed(
             "lease_expires_at": None,
             **(changes or {}),
         },
-        detail="succeeded",
+        detail=detail,
     )
     # In this transaction: the event commits with the job's end, or neither does.
     enqueue_deliveries(conn, job)
     return job
+
+
+def requeue_to_transcribe(conn: Connection, job_id: JobId) -> Job:
+    """succeeded from the publisher's transcript -> queued, to be transcribed here.
+
+    What a ``"force": true`` submission does: the job starts afresh with ``skip_publisher``
+    set, and its publisher transcript's record goes (the transcription replaces it).
+
+    Raises:
+        JobStateConflictError: the job was not succeeded any more.
+    """
+    changes = {
+        "queued_at": sa.func.now(),
+        "lease_expires_at": None,
+        "attempts": 0,
+        "progress": 0.0,
+        "finished_at": None,
+        "skip_publisher": True,
+        "transcript_source": None,
+        "provenance": None,
+        "transcript_objects": None,
+    }
+    return transition(
+        conn, job_id, JobStatus.SUCCEEDED, JobStatus.QUEUED, changes=changes, detail="forced"
+    )
+
+
+def skip_publisher_transcript(conn: Connection, job_id: JobId) -> Job:
+    """Mark a queued job to be transcribed even if its feed carries a transcript.
+
+    Raises:
+        JobStateConflictError: the job is not queued any more.
+    """
+    return _conditional_update(conn, job_id, JobStatus.QUEUED, {"skip_publisher": True})
 
 
 def fail(

@@ -3,7 +3,8 @@
     dispatched --start--> running: the episode (resolved by dispatch before the launch)
         -> download (disk; the model loads meanwhile) -> decode
         -> transcribe window by window (progress + heartbeat; a checkpoint after each window)
-        -> transcript.{json,srt,vtt,txt} to storage -> succeeded
+        -> speakers over the whole episode (never fails the job)
+        -> every transcript format (json, srt, vtt, txt, html, podcast-json) to storage -> succeeded
                                  \\-> failed with a stable code (permanent faults)
                                  \\-> queued again (transient faults that outlasted the retries)
 
@@ -46,11 +47,12 @@ from podscribe.jobs.webhooks import notify_finished
 from podscribe.podcasts import Episode, EpisodeRef, resolve_episode
 from podscribe.retry import retrying
 from podscribe.settings import JobSettings, Settings
+from podscribe.speakers import diarize, label_segments
 from podscribe.storage import TRANSCRIPT_FORMATS, TranscriptStore, transcript_object_name
 from podscribe.transcription.audio import decode_audio_file
 from podscribe.transcription.checkpoints import load_checkpoint, resumable, save_checkpoint
 from podscribe.transcription.engine import Transcriber
-from podscribe.transcription.formats import RENDERERS, Transcript
+from podscribe.transcription.formats import Transcript, render
 from podscribe.transcription.model import EngineConfig
 from podscribe.transcription.segments import Segment
 from podscribe.transcription.windows import SAMPLE_RATE
@@ -215,6 +217,9 @@ class _Work:
         self._update(duration_seconds=round(duration, 3))
         with self._timed("transcribe"):
             segments, language = self._transcribe(transcriber, audio, episode, heartbeat)
+        with self._timed("speakers"):
+            segments = self._label_speakers(audio, segments)
+        heartbeat.check()
         transcript = self._transcript(segments, language, duration, episode)
         with self._timed("upload"):
             objects = self._upload(transcript)
@@ -223,7 +228,12 @@ class _Work:
                 conn,
                 self.job.id,
                 transcript_objects=objects,
-                changes={"language": language, "duration_seconds": round(duration, 3)},
+                changes={
+                    "language": language,
+                    "duration_seconds": round(duration, 3),
+                    "transcript_source": "model",
+                    "provenance": None,
+                },
             )
             # In the status change's transaction: a succeeded job is always searchable.
             index_transcript(conn, self.job.id, transcript.segments)
@@ -321,6 +331,27 @@ class _Work:
             raise TranscriptionFailedError(f"faster-whisper failed: {error}") from error
         return segments, language or self.config.language or "en"
 
+    def _label_speakers(self, audio: np.ndarray, segments: list[Segment]) -> list[Segment]:
+        """The segments with speakers, split where the speaker changes; as they were on failure.
+
+        Diarization runs once over the whole decoded episode, after transcription, so a job
+        resumed from a checkpoint labels exactly as one that ran through: clusters depend on
+        all of the audio. That is also why checkpoints (partial transcripts) stay unlabelled:
+        labels drawn from part of an episode would be renumbered when the rest arrives. Speakers
+        are an extra: whatever goes wrong here is logged, and the job succeeds without them.
+        """
+        if self.settings.diarization == "off":
+            return segments
+        try:
+            turns = diarize(audio, expected=self.job.speakers_expected)
+            return label_segments(segments, turns)
+        except Exception as error:  # noqa: BLE001 - speakers must never fail the job
+            log.warning(
+                "diarization failed; the transcript has no speakers",
+                extra={"job_id": self.job.id, "error": f"{type(error).__name__}: {error}"},
+            )
+            return segments
+
     def _checkpoint(
         self, segments: list[Segment], language: str, duration: float, episode: Episode, end: float
     ) -> None:
@@ -360,7 +391,7 @@ class _Work:
                 functools.partial(
                     self.store.put,
                     transcript_object_name(self.job.id, fmt),
-                    RENDERERS[fmt](transcript),
+                    render(transcript, fmt),
                     f"{content_type}; charset=utf-8",
                 ),
             )

@@ -12,12 +12,15 @@ malformed (undefined HTML entities, stray ``&``, undeclared prefixes) are common
 feedparser's tolerant parser, which is ~15x slower, so only when the text holds no DOCTYPE,
 ENTITY, ELEMENT or ATTLIST declaration at all and lists at most ``MAX_TOLERANT_ITEMS`` items.
 
-Finding one episode in the parsed feed is :mod:`podscribe.podcasts.feed_search`.
+Finding one episode in the parsed feed is :mod:`podscribe.podcasts.feed_search`; the
+Podcasting 2.0 tags an item carries (the publisher's transcripts, the people in it) are read
+by :mod:`podscribe.podcasts.podcast_namespace`, bounded there.
 """
 
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import math
 import re
 from collections.abc import Iterator
@@ -37,6 +40,17 @@ from podscribe.errors import (
     UnsafeDocumentError,
 )
 from podscribe.podcasts.feed_text import decode_feed, utf8_document
+from podscribe.podcasts.podcast_namespace import (
+    MAX_PERSONS,
+    MAX_TRANSCRIPT_REFS,
+    Person,
+    PublisherTranscriptRef,
+    element_person,
+    element_transcript,
+    first_distinct,
+    is_podcast_namespace,
+    scan_items,
+)
 
 __all__ = [
     "MAX_FEED_ITEMS",
@@ -83,6 +97,8 @@ class FeedEntry:
         enclosure_type: the enclosure's declared type.
         duration_seconds: ``itunes:duration`` in seconds, when given and readable.
         published_at: ``pubDate`` in UTC, when given and readable.
+        transcripts: the item's ``<podcast:transcript>`` references, in feed order.
+        persons: the item's ``<podcast:person>`` tags (the channel's when it has none).
     """
 
     guid: str | None
@@ -91,6 +107,8 @@ class FeedEntry:
     enclosure_type: str | None
     duration_seconds: float | None
     published_at: datetime | None
+    transcripts: tuple[PublisherTranscriptRef, ...] = ()
+    persons: tuple[Person, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,6 +159,7 @@ def parse_feed(content: bytes, *, max_bytes: int) -> Feed:
 def _parse_well_formed(document: bytes) -> Feed:
     title: str | None = None
     entries: list[FeedEntry] = []
+    channel_persons: list[Person | None] = []
     path: list[str] = []
     in_item = 0
     root_name = ""
@@ -164,25 +183,48 @@ def _parse_well_formed(document: bytes) -> Feed:
             if in_item == 0:
                 entries.append(_item_entry(element))
                 element.clear()  # read and dropped: memory holds one item at a time
-        elif (
-            title is None
-            and in_item == 0
-            and name == "title"
-            and path[-1:] in (["channel"], ["feed"])
-        ):
-            title = _text(element)
+        elif in_item == 0 and path[-1:] in (["channel"], ["feed"]):
+            if title is None and name == "title":
+                title = _text(element)
+            elif (
+                name == "person"
+                and _is_podcast_tag(element.tag)
+                and len(channel_persons) < MAX_PERSONS
+            ):
+                channel_persons.append(element_person(element))
     if root_name not in _FEED_ROOTS and not entries:
         raise UnsafeDocumentError("the document is not an RSS or Atom feed")
-    return Feed(title=title or "", entries=tuple(entries))
+    cast = first_distinct(channel_persons, MAX_PERSONS)
+    return Feed(title=title or "", entries=_with_channel_persons(entries, cast))
+
+
+def _with_channel_persons(
+    entries: list[FeedEntry], cast: tuple[Person, ...]
+) -> tuple[FeedEntry, ...]:
+    """Items without persons of their own get the channel's (the spec's fallback)."""
+    if not cast:
+        return tuple(entries)
+    return tuple(e if e.persons else dataclasses.replace(e, persons=cast) for e in entries)
+
+
+def _is_podcast_tag(tag: Any) -> bool:
+    return isinstance(tag, str) and is_podcast_namespace(_split(tag)[0])
 
 
 def _item_entry(item: Element) -> FeedEntry:
     title = guid = duration = published = None
     enclosures: list[tuple[str, str | None]] = []
+    transcripts: list[PublisherTranscriptRef | None] = []
+    persons: list[Person | None] = []
     for child in item:
         tag = child.tag if isinstance(child.tag, str) else ""
         namespace, name = _split(tag)
-        if name == "title" and namespace in _TITLE_NAMESPACES and title is None:
+        if is_podcast_namespace(namespace):
+            if name == "transcript" and len(transcripts) < MAX_TRANSCRIPT_REFS:
+                transcripts.append(element_transcript(child))
+            elif name == "person" and len(persons) < MAX_PERSONS:
+                persons.append(element_person(child))
+        elif name == "title" and namespace in _TITLE_NAMESPACES and title is None:
             title = _text(child)
         elif tag in ("guid", f"{{{_ATOM}}}id") and guid is None:
             guid = _text(child) or None
@@ -202,20 +244,44 @@ def _item_entry(item: Element) -> FeedEntry:
         if found is not None and (published := _date(_text(found))) is not None:
             break
     audio_url, enclosure_type = _choose_enclosure(enclosures)
-    return FeedEntry(guid, title or "", audio_url, enclosure_type, duration, published)
+    return FeedEntry(
+        guid,
+        title or "",
+        audio_url,
+        enclosure_type,
+        duration,
+        published,
+        transcripts=first_distinct(transcripts, MAX_TRANSCRIPT_REFS),
+        persons=first_distinct(persons, MAX_PERSONS),
+    )
 
 
 def _parse_tolerant(document: bytes) -> Feed:
+    # Both parsers unescape references with int(): thousands of digits would raise.
+    document = _CHARREF.sub(_representable_charref, document)
     parsed = feedparser.parse(
-        BytesIO(_CHARREF.sub(_representable_charref, document)),
+        BytesIO(document),
         sanitize_html=False,
         resolve_relative_uris=False,
         response_headers={"content-type": "application/xml; charset=utf-8"},
     )
     if not parsed.get("version") and not parsed.entries:
         raise UnsafeDocumentError("the document is not an RSS or Atom feed")
-    entries = tuple(_entry(raw) for raw in parsed.entries)
-    return Feed(title=str(parsed.feed.get("title", "")), entries=entries)
+    entries = [_entry(raw) for raw in parsed.entries]
+    # feedparser keeps only the last of repeated unknown tags: the Podcasting 2.0 ones are
+    # read by a scan of their own, matched to the items by position when both count alike.
+    scanned = scan_items(document.decode("utf-8", errors="replace"))
+    if len(scanned.transcripts) == len(entries):
+        entries = [
+            dataclasses.replace(entry, transcripts=transcripts, persons=persons)
+            for entry, transcripts, persons in zip(
+                entries, scanned.transcripts, scanned.persons, strict=True
+            )
+        ]
+    return Feed(
+        title=str(parsed.feed.get("title", "")),
+        entries=_with_channel_persons(entries, scanned.channel_persons),
+    )
 
 
 def _representable_charref(match: re.Match[bytes]) -> bytes:

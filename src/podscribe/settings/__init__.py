@@ -17,7 +17,7 @@ import functools
 import os
 from typing import Any
 
-from pydantic import AliasChoices, ValidationError
+from pydantic import AliasChoices, ValidationError, model_validator
 
 from podscribe.errors import SettingsError
 from podscribe.settings.api import ApiSettings, CliSettings, RateLimitSettings, WebhookSettings
@@ -89,6 +89,15 @@ class Settings(
     whole object and may read only that group. Fields are documented by their
     ``description``; ``tests/unit/test_readme.py`` keeps the README's table equal to them.
     """
+
+    @model_validator(mode="after")
+    def _production_model(self) -> Settings:
+        problem = self.production_model_problem(
+            self.env, on_cloud_sql=self.cloudsql_connection_name is not None
+        )
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
 
 def env_name(field: str) -> str:

