@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, str] = {
     "api": "benchmarks.api",  # submit API (POST dedupe hit, GET status) vs bare "hello"
     "search": "benchmarks.search",  # full-text search over 10,000 generated transcripts
     "speakers": "benchmarks.speakers",  # diarization: DER, speaker count, cost (espeak + real)
+    "workers": "benchmarks.workers",  # warm workers vs one launch per episode (5 episodes)
 }
 
 

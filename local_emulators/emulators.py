@@ -1,8 +1,9 @@
-"""Starting Google's Pub/Sub emulator and fake-gcs-server on loopback."""
+"""Starting Google's Pub/Sub emulator, fake-gcs-server and moto's S3 server on loopback."""
 
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 from local_emulators.processes import Started, http_status, port_open, start_process, wait_until
@@ -43,6 +44,27 @@ def start_fake_gcs(port: int, data_dir: Path, log_path: Path, *, timeout: float 
     wait_until(
         f"fake-gcs-server on {url}",
         lambda: http_status(f"{url}/storage/v1/b") == 200,
+        timeout=timeout,
+        started=started,
+    )
+    return started
+
+
+def start_moto_s3(port: int, log_path: Path, *, timeout: float = 30) -> Started:
+    """moto's S3 API server (``moto[server]``) over HTTP on 127.0.0.1:``port``, in memory.
+
+    MinIO's server cannot be installed from a package registry, so the S3 backend's tests
+    (and a self-hosted local stack) talk to moto's, which speaks the same wire protocol.
+    """
+    url = f"http://127.0.0.1:{port}"
+    started = start_process(
+        "moto S3 server",
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        log_path=log_path,
+    )
+    wait_until(
+        f"moto S3 server on {url}",
+        lambda: http_status(f"{url}/moto-api/") == 200,
         timeout=timeout,
         started=started,
     )

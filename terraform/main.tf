@@ -163,6 +163,7 @@ module "functions" {
   vertex_machine_type       = var.vertex_machine_type
   vertex_accelerator_type   = var.vertex_accelerator_type
   vertex_accelerator_count  = var.vertex_accelerator_count
+  worker_idle_seconds       = var.worker_idle_seconds
   vertex_fallbacks          = var.vertex_fallbacks
   whisper_model             = var.whisper_model
   log_level                 = var.log_level

@@ -92,6 +92,17 @@ variable "vertex_accelerator_type" {
   }
 }
 
+variable "worker_idle_seconds" {
+  type        = number
+  description = "How long a Vertex job waits for another episode after its own (a warm worker: no new GPU provisioning, no model load); 0 exits after one episode."
+  default     = 300
+
+  validation {
+    condition     = var.worker_idle_seconds >= 0 && var.worker_idle_seconds <= 3600
+    error_message = "worker_idle_seconds must be between 0 and 3600."
+  }
+}
+
 variable "vertex_accelerator_count" {
   type        = number
   description = "GPUs per worker."

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import Engine
 
-from local_emulators.emulators import start_fake_gcs, start_pubsub_emulator
+from local_emulators.emulators import start_fake_gcs, start_moto_s3, start_pubsub_emulator
 from local_emulators.processes import Started, StartupError, stop_group
 from podscribe.db import create_db_engine, migrate
 from podscribe.settings import Settings, load_settings
@@ -85,6 +85,22 @@ def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         lambda: start_fake_gcs(port, root / "data", root / "fake-gcs.log"),
     ) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's S3 server for the whole session; yields its endpoint URL
+    (``PODSCRIBE_S3_ENDPOINT_URL``). Nothing global points at it: a test opts in."""
+    port, root = free_port(), tmp_path_factory.mktemp("moto-s3")
+    try:
+        started = start_moto_s3(port, root / "moto.log")
+    except (OSError, StartupError) as error:
+        missing_service(f"moto S3 server (moto[server], the dev extra): {error}")
+        raise
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_group(started.pid)
 
 
 @pytest.fixture(scope="session")

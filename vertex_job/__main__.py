@@ -1,8 +1,15 @@
 """``python -m vertex_job --job-id <id>``: the job container's entry point.
 
-Exit codes: 0 the job succeeded, or there was nothing to do (not dispatched, or taken back
-by the sweep); 1 the job failed and the row says why; 75 a transient fault outlasted the
-retries and the job went back to the queue; 2 the configuration or the database is unusable.
+It runs the job it was launched for. With ``PODSCRIBE_WORKER_IDLE_SECONDS`` above 0 it then
+stays warm (:mod:`podscribe.jobs.warm_worker`): it takes the jobs dispatch hands it, or the
+oldest queued one, each with its own lease, until it has idled that long or worked
+``PODSCRIBE_WORKER_MAX_SECONDS``; its model stays loaded in between. With 0 (the default)
+it exits after the one job.
+
+Exit codes, of the last job it ran: 0 it succeeded, or there was nothing to do (not
+dispatched, or taken back by the sweep); 1 it failed and the row says why; 75 a transient
+fault outlasted the retries and the job went back to the queue; 2 the configuration or the
+database is unusable.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ import sys
 
 from podscribe.db import create_db_engine, wait_for_database
 from podscribe.errors import DatabaseUnavailableError, JobNotFoundError, SettingsError
-from podscribe.jobs.worker import JobOutcome, run_job
+from podscribe.jobs.warm_worker import serve
+from podscribe.jobs.worker import JobOutcome
 from podscribe.log import configure_logging
 from podscribe.settings import get_settings
 
@@ -37,7 +45,8 @@ def _terminated(signum: int, _frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, connect, run the job; return the exit code."""
     parser = argparse.ArgumentParser(
-        prog="python -m vertex_job", description="Transcribe one podscribe job."
+        prog="python -m vertex_job",
+        description="Transcribe a podscribe job (and, when warm, the ones after it).",
     )
     parser.add_argument("--job-id", required=True, help="the job's id (a UUID)")
     args = parser.parse_args(argv)
@@ -47,13 +56,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_UNUSABLE
     configure_logging(settings)
-    # Preemption sends SIGTERM: unwind (temporary files go, the row stays running) and let
-    # the sweep hand the job to a new attempt, which resumes from the last checkpoint.
+    # Preemption sends SIGTERM: unwind (temporary files go, the row stays running, a warm
+    # worker's row goes exited) and let the sweep hand the job to a new attempt, which
+    # resumes from the last checkpoint.
     signal.signal(signal.SIGTERM, _terminated)
     engine = create_db_engine(settings)
     try:
         wait_for_database(engine, settings)
-        outcome = run_job(args.job_id, settings=settings, engine=engine)
+        outcome = serve(args.job_id, settings=settings, engine=engine)
     except (JobNotFoundError, DatabaseUnavailableError) as error:
         # An expected answer, not a bug: the message says it all, no traceback.
         log.warning("cannot run the job", extra={"job_id": args.job_id, "error": str(error)})

@@ -1,8 +1,11 @@
-"""The Pub/Sub wake-up message and its publisher.
+"""The wake-up message and the publishers that carry it: Pub/Sub, or a Redis stream.
 
 A message only says "look at job X": the database row is the truth, so a lost message costs
-a sweep interval and a duplicate costs a refused claim, nothing more. The publisher client is
-built on first use and honours ``PUBSUB_EMULATOR_HOST`` itself.
+a sweep interval and a duplicate costs a refused claim, nothing more. Everything that wakes
+dispatch (submit, the sweep) asks :func:`publisher_for` for a :class:`Publisher`;
+``PODSCRIBE_WAKEUP_BACKEND`` chooses Pub/Sub (:class:`JobPublisher`, whose client is built
+on first use and honours ``PUBSUB_EMULATOR_HOST`` itself) or a Redis stream
+(:class:`podscribe.wakeup_streams.StreamPublisher`).
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ import json
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from podscribe.errors import MalformedMessageError, PublishError
-from podscribe.settings import MessagingSettings
+from podscribe.settings import MessagingSettings, Settings
 
 if TYPE_CHECKING:
     from google.cloud.pubsub_v1 import PublisherClient
@@ -63,8 +66,41 @@ class JobMessage:
         return cls.from_bytes(payload)
 
 
+class Publisher(Protocol):
+    """Sends wake-ups to dispatch, whatever carries them."""
+
+    def publish(self, message: JobMessage) -> str:
+        """Send one wake-up and wait until the carrier holds it.
+
+        Returns:
+            The carrier's id for it.
+
+        Raises:
+            PublishError: it could not be sent in time (the sweep sends it again).
+        """
+        ...
+
+
+def publisher_for(settings: Settings, *, timeout: float = 10.0) -> Publisher:
+    """The publisher ``PODSCRIBE_WAKEUP_BACKEND`` names, built from the settings.
+
+    Args:
+        settings: the backend and its settings.
+        timeout: seconds one publish may wait for the carrier.
+
+    Raises:
+        SettingsError: the backend's required settings are missing.
+    """
+    if settings.wakeup_backend == "redis-streams":
+        from podscribe.wakeup_streams import StreamPublisher, wakeup_redis_url
+
+        wakeup_redis_url(settings)  # refuse a missing Redis now, not on the first publish
+        return StreamPublisher(settings, timeout=timeout)
+    return JobPublisher(settings, timeout=timeout)
+
+
 class JobPublisher:
-    """Publishes wake-ups to the jobs topic.
+    """Publishes wake-ups to the jobs topic on Pub/Sub.
 
     Args:
         settings: ``project_id`` and ``pubsub_topic`` are read.

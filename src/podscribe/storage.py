@@ -1,26 +1,24 @@
-"""Transcripts and checkpoints in Cloud Storage.
+"""Transcripts and checkpoints in a bucket: Cloud Storage or any S3 API.
 
-The Google client is built on first use, never at import, and honours
-``STORAGE_EMULATOR_HOST`` itself (fake-gcs-server in the local profile and tests). Transient
-faults (429, 5xx, dropped connections) are retried with bounded exponential backoff; what
-still fails surfaces as :class:`~podscribe.errors.StorageError`, and a missing object as
+:class:`TranscriptStore` is the one thing callers use; ``PODSCRIBE_STORAGE_BACKEND`` picks
+what it sits on (:mod:`podscribe.storage_backends`: ``gcs``, the default, or ``s3``).
+Transient faults (throttling, 5xx, dropped connections) are retried here, with bounded
+exponential backoff from ``podscribe.retry``, the same way on both; what still fails
+surfaces as :class:`~podscribe.errors.StorageError`, and a missing object as
 :class:`FileNotFoundError`.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TypeVar
 
 from tenacity import RetryError
 
 from podscribe.errors import StorageError
 from podscribe.retry import retrying
 from podscribe.settings import StorageSettings
-
-if TYPE_CHECKING:
-    from google.cloud.storage import Bucket, Client
+from podscribe.storage_backends import ObjectBackend
 
 T = TypeVar("T")
 
@@ -35,11 +33,6 @@ TRANSCRIPT_FORMATS: dict[str, str] = {
 """Transcript formats and the content type each is stored and served with."""
 
 _FILE_EXTENSIONS = {"podcast-json": "podcast.json"}
-
-_CHUNK_BYTES = 256 * 1024
-# (connect, read) seconds per HTTP call. The client's own retry is turned off (retry=None):
-# podscribe.retry below is the one retry policy, so an outage costs a bounded, known time.
-_TIMEOUT = (5.0, 60.0)
 
 
 def transcript_file_extension(fmt: str) -> str:
@@ -57,62 +50,48 @@ def checkpoint_object_name(job_id: str) -> str:
     return f"transcripts/{job_id}/checkpoint.json"
 
 
-def _is_transient(error: BaseException) -> bool:
-    from google.api_core import exceptions as api_exceptions
-    from requests import exceptions as requests_exceptions
+def backend_for(settings: StorageSettings) -> ObjectBackend:
+    """The backend ``settings.storage_backend`` names (its client is built on first use)."""
+    if settings.storage_backend == "s3":
+        from podscribe.storage_backends.s3 import S3Backend
 
-    return isinstance(
-        error,
-        (
-            api_exceptions.TooManyRequests,
-            api_exceptions.InternalServerError,
-            api_exceptions.BadGateway,
-            api_exceptions.ServiceUnavailable,
-            api_exceptions.GatewayTimeout,
-            requests_exceptions.ConnectionError,
-            requests_exceptions.Timeout,
-            ConnectionError,
-            TimeoutError,
-        ),
-    )
+        return S3Backend(settings)
+    from podscribe.storage_backends.gcs import GcsBackend
+
+    return GcsBackend(settings)
 
 
 class TranscriptStore:
     """The transcripts bucket.
 
     Args:
-        settings: ``bucket`` and ``project_id`` are read.
-        client: an existing ``google.cloud.storage.Client`` (built on first use when omitted).
+        settings: the bucket and the backend's settings.
+        backend: an existing backend (built from ``settings`` when omitted).
         attempts: tries per operation for transient faults.
     """
 
     def __init__(
-        self, settings: StorageSettings, *, client: Client | None = None, attempts: int = 5
+        self,
+        settings: StorageSettings,
+        *,
+        backend: ObjectBackend | None = None,
+        attempts: int = 5,
     ):
         self._settings = settings
-        self._client = client
+        self._backend = backend or backend_for(settings)
         self._attempts = attempts
-        self._lock = threading.Lock()
 
     @property
     def bucket_name(self) -> str:
         return self._settings.bucket
 
-    def _bucket(self) -> Bucket:
-        with self._lock:
-            if self._client is None:
-                from google.cloud import storage
-
-                self._client = storage.Client(project=self._settings.project_id)
-            return self._client.bucket(self._settings.bucket)
-
     def _retrying(self, operation: str, action: Callable[[], T]) -> T:
-        # Google's own faults, not podscribe's: the client raises them before we can translate.
+        backend = self._backend
         policy = retrying(
             attempts=self._attempts,
             initial_seconds=0.2,
             max_seconds=5,
-            retry_on=_is_transient,
+            retry_on=backend.is_transient,
             reraise=False,
         )
         try:
@@ -120,85 +99,60 @@ class TranscriptStore:
         except RetryError as error:
             last = error.last_attempt.exception()
             raise StorageError(
-                f"{operation} on gs://{self.bucket_name} failed after {self._attempts} tries: "
-                f"{last}"
+                f"{operation} on {backend.location} failed after {self._attempts} tries: {last}"
             ) from last
         except Exception as error:
-            from google.api_core import exceptions as api_exceptions
+            raise self._translated(operation, error) from error
 
-            if isinstance(error, api_exceptions.NotFound):
-                raise FileNotFoundError(f"gs://{self.bucket_name}: {error}") from error
-            if isinstance(error, api_exceptions.GoogleAPIError):
-                raise StorageError(f"{operation} on gs://{self.bucket_name}: {error}") from error
-            raise
+    def _translated(self, operation: str, error: Exception) -> Exception:
+        """A backend's error as the store's: FileNotFoundError, StorageError, or itself."""
+        backend = self._backend
+        if backend.is_not_found(error):
+            return FileNotFoundError(f"{backend.location}: {error}")
+        if backend.is_backend_error(error) or backend.is_transient(error):
+            return StorageError(f"{operation} on {backend.location}: {error}")
+        return error
 
     def ensure_bucket(self) -> None:
         """Create the bucket if it does not exist (local profile and tests)."""
-
-        def create() -> None:
-            bucket = self._bucket()
-            if not bucket.exists(retry=None, timeout=_TIMEOUT):
-                bucket.create(retry=None, timeout=_TIMEOUT)
-
-        self._retrying("create bucket", create)
+        self._retrying("create bucket", self._backend.ensure_bucket)
 
     def put(self, name: str, data: bytes | str, content_type: str) -> str:
         """Write an object (whole; overwrites). Returns its name."""
         payload = data.encode("utf-8") if isinstance(data, str) else data
-
-        def upload() -> None:
-            blob = self._bucket().blob(name)
-            blob.upload_from_string(
-                payload, content_type=content_type, retry=None, timeout=_TIMEOUT
-            )
-
-        self._retrying(f"upload {name}", upload)
+        self._retrying(f"upload {name}", lambda: self._backend.put(name, payload, content_type))
         return name
 
     def get(self, name: str) -> bytes:
         """Read a whole object. Raises FileNotFoundError when it does not exist."""
-        data: bytes = self._retrying(
-            f"download {name}",
-            lambda: self._bucket().blob(name).download_as_bytes(retry=None, timeout=_TIMEOUT),
-        )
-        return data
+        return self._retrying(f"download {name}", lambda: self._backend.get(name))
 
     def exists(self, name: str) -> bool:
-        found: bool = self._retrying(
-            f"stat {name}", lambda: self._bucket().blob(name).exists(retry=None, timeout=_TIMEOUT)
-        )
-        return found
+        return self._retrying(f"stat {name}", lambda: self._backend.exists(name))
 
     def stream(self, name: str) -> Iterator[bytes]:
         """Yield an object in chunks, so large transcripts never sit whole in memory.
 
+        Opening is retried; a fault after the first chunk is not (the caller has already
+        passed bytes on) and surfaces as StorageError.
+
         Raises:
             FileNotFoundError: the object does not exist (checked before the first chunk).
         """
+        chunks = self._retrying(f"open {name}", lambda: self._backend.open_chunks(name))
 
-        def open_existing() -> Any:
-            blob = self._bucket().blob(name)
-            blob.reload(
-                retry=None, timeout=_TIMEOUT
-            )  # NotFound now, not in the middle of a response
-            return blob.open("rb")
+        def translated() -> Iterator[bytes]:
+            try:
+                yield from chunks
+            except Exception as error:
+                raise self._translated(f"read {name}", error) from error
 
-        reader = self._retrying(f"open {name}", open_existing)
-
-        def chunks() -> Iterator[bytes]:
-            with reader:
-                while chunk := reader.read(_CHUNK_BYTES):
-                    yield chunk
-
-        return chunks()
+        return translated()
 
     def delete(self, name: str) -> None:
         """Delete an object; a missing one is not an error."""
         try:
-            self._retrying(
-                f"delete {name}",
-                lambda: self._bucket().blob(name).delete(retry=None, timeout=_TIMEOUT),
-            )
+            self._retrying(f"delete {name}", lambda: self._backend.delete(name))
         except FileNotFoundError:
             return
 

@@ -25,7 +25,7 @@ from podscribe.db import transaction
 from podscribe.jobs import JobStatus
 from podscribe.jobs.launchers import LauncherStatus
 from podscribe.jobs.launchers.local import LocalProcessLauncher
-from podscribe.messaging import JobMessage, JobPublisher
+from podscribe.messaging import JobMessage, publisher_for
 from podscribe.settings import Settings, env_name, load_settings
 from podscribe.storage import TranscriptStore
 from tests.conftest import TEST_PROJECT
@@ -115,7 +115,7 @@ def test_dispatch_runs_vertex_job_locally_to_succeeded_one_at_a_time(
                         key_fingerprint="test-key",
                     )
                     job_ids.append(job.id)
-            wake = JobPublisher(settings)
+            wake = publisher_for(settings)
             for job_id in job_ids:
                 wake.publish(JobMessage(job_id))
 

@@ -32,7 +32,7 @@ from podscribe import jobs
 from podscribe.db import create_db_engine, transaction
 from podscribe.errors import public_message
 from podscribe.jobs import Job, JobStatus
-from podscribe.messaging import JobMessage, JobPublisher
+from podscribe.messaging import JobMessage, publisher_for
 from podscribe.settings import Settings, load_settings
 from tests.conftest import TEST_PROJECT
 from tests.fakes.jobs import mark_resolved
@@ -214,7 +214,7 @@ def read_job(stack: Stack, job_id: str) -> Job:
 
 
 def publish(stack: Stack, job_id: str) -> str:
-    return JobPublisher(stack.settings).publish(JobMessage(job_id))
+    return publisher_for(stack.settings).publish(JobMessage(job_id))
 
 
 def trigger_sweep(stack: Stack) -> None:
@@ -316,7 +316,7 @@ def test_the_same_message_five_times_launches_once(stack: Stack) -> None:
         )
     assert statuses == [200] * 5
     # ...and then five more messages for the same job through the emulator.
-    publisher = JobPublisher(stack.settings)
+    publisher = publisher_for(stack.settings)
     for _ in range(5):
         publisher.publish(JobMessage(job.id))
 

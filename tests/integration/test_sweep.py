@@ -22,7 +22,7 @@ from podscribe.jobs import Job, JobStatus
 from podscribe.jobs.dispatcher import DispatchAction, dispatch_message
 from podscribe.jobs.launchers.vertex import VertexLauncher
 from podscribe.jobs.sweeper import run_sweep
-from podscribe.messaging import JobMessage, JobPublisher
+from podscribe.messaging import JobMessage, publisher_for
 from podscribe.settings import Settings
 from tests.conftest import TEST_PROJECT
 from tests.fakes.jobs import mark_resolved
@@ -129,7 +129,7 @@ def test_a_preempted_or_crashed_launch_is_launched_again_once_and_the_last_attem
     vertex.set_state(last_try.launcher_ref, aiplatform_v1.JobState.JOB_STATE_CANCELLED)
     vertex.set_state(healthy.launcher_ref, aiplatform_v1.JobState.JOB_STATE_RUNNING)
 
-    outcome = run_sweep(engine, sweep_settings, launcher, JobPublisher(sweep_settings))
+    outcome = run_sweep(engine, sweep_settings, launcher, publisher_for(sweep_settings))
 
     assert sorted(outcome.relaunched) == sorted([preempted.id, stocked_out.id])
     assert outcome.worker_failed == [last_try.id]
@@ -156,7 +156,7 @@ def test_a_preempted_or_crashed_launch_is_launched_again_once_and_the_last_attem
     # ... once: a duplicate wake-up and a second sweep launch nothing more.
     duplicate = dispatch_message(engine, sweep_settings, launcher, JobMessage(preempted.id))
     assert duplicate.action is DispatchAction.SKIPPED
-    run_sweep(engine, sweep_settings, launcher, JobPublisher(sweep_settings))
+    run_sweep(engine, sweep_settings, launcher, publisher_for(sweep_settings))
     assert len(vertex.creates_for(preempted.id)) == 2
 
 
@@ -184,7 +184,7 @@ def test_expired_leases_are_requeued_or_failed_and_lost_wakeups_republished(
             {"id": uuid.UUID(forgotten.id)},
         )
 
-    outcome = run_sweep(engine, sweep_settings, launcher, JobPublisher(sweep_settings))
+    outcome = run_sweep(engine, sweep_settings, launcher, publisher_for(sweep_settings))
 
     assert outcome.requeued == [expired.id]
     assert outcome.failed == [exhausted.id]
@@ -208,7 +208,7 @@ def test_an_unreachable_launcher_or_topic_does_not_stop_the_sweep(
     down = sweep_settings.model_copy(update={"vertex_api_endpoint": f"127.0.0.1:{free_port()}"})
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", f"127.0.0.1:{free_port()}")
 
-    outcome = run_sweep(engine, down, VertexLauncher(down), JobPublisher(down, timeout=1))
+    outcome = run_sweep(engine, down, VertexLauncher(down), publisher_for(down, timeout=1))
 
     assert outcome.worker_failed == []
     assert outcome.unpublished == [forgotten.id]

@@ -26,7 +26,7 @@ from podscribe.jobs.launchers.local import LocalProcessLauncher
 from podscribe.jobs.outbox import DeliveryStatus
 from podscribe.jobs.sweeper import run_sweep
 from podscribe.jobs.webhooks import ID_HEADER, deliver_due, notify_finished, secret_for_key
-from podscribe.messaging import JobPublisher
+from podscribe.messaging import publisher_for
 from tests.conftest import TEST_PROJECT
 from tests.integration.webhook_support import (
     MASTER,
@@ -174,12 +174,12 @@ def test_the_sweep_retries_what_the_first_round_could_not_deliver(
     job = ended_job(engine, JobStatus.SUCCEEDED, {"key-a": receiver.url("/hook")})
     notify_finished(engine, swept, [job.id])
     advance(engine, MINUTE)
-    outcome = run_sweep(engine, swept, LocalProcessLauncher(swept), JobPublisher(swept))
+    outcome = run_sweep(engine, swept, LocalProcessLauncher(swept), publisher_for(swept))
     [delivery] = deliveries(engine, job.id)
     assert outcome.webhooks_delivered == [delivery.id]
     assert delivery.status is DeliveryStatus.DELIVERED
     advance(engine, 3600)
-    assert run_sweep(engine, swept, LocalProcessLauncher(swept), JobPublisher(swept)) == (
+    assert run_sweep(engine, swept, LocalProcessLauncher(swept), publisher_for(swept)) == (
         type(outcome)()
     )
     assert len(receiver.requests) == 2

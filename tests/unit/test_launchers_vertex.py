@@ -96,6 +96,10 @@ def test_one_launch_is_one_custom_job_with_every_field_set(vertex: FakeVertex) -
         "WHISPER_DEVICE": "cuda",
         "WHISPER_COMPUTE_TYPE": "float16",
         "PODSCRIBE_DIARIZATION": "on",  # dispatch's deployment setting reaches the job
+        # Warm workers: dispatch's settings reach the job (0 by default: one episode).
+        "PODSCRIBE_WORKER_IDLE_SECONDS": "0",
+        "PODSCRIBE_WORKER_MAX_SECONDS": "14400",
+        "PODSCRIBE_WORKER_POLL_SECONDS": "1.0",
         # Transcript links in the job's webhooks are absolute.
         "PODSCRIBE_PUBLIC_BASE_URL": "https://transcripts.example.com/api",
     }
@@ -147,6 +151,10 @@ def test_the_timeout_follows_the_episode_and_is_bounded(vertex: FakeVertex) -> N
     assert job_timeout_seconds(dispatched_job(episode={"duration_seconds": 3000}), settings) == 4200
     assert job_timeout_seconds(dispatched_job(), settings) == 4 * 3600 + 1200
     assert job_timeout_seconds(dispatched_job(duration=99 * 3600.0), settings) == 4 * 3600 + 1200
+    # A warm worker takes episodes for its working time, finishes the last and idles once.
+    warm = make_settings(vertex, max_episode_seconds=4 * 3600, worker_idle_seconds=300)
+    expected = 14400 + 4 * 3600 + 300 + 1200
+    assert job_timeout_seconds(dispatched_job(duration=600.0), warm) == expected
 
 
 def test_a_t4_machine_is_configurable(vertex: FakeVertex) -> None:

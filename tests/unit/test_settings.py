@@ -19,9 +19,10 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_every_variable_is_prefixed_or_google_owned() -> None:
     google = {"CLOUDSQL_CONNECTION_NAME", "PUBSUB_EMULATOR_HOST", "STORAGE_EMULATOR_HOST"}
+    aws = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}  # boto3's names
     for field in Settings.model_fields:
         name = env_name(field)
-        assert name.startswith(("PODSCRIBE_", "WHISPER_")) or name in google, name
+        assert name.startswith(("PODSCRIBE_", "WHISPER_")) or name in google | aws, name
         assert Settings.model_fields[field].description, f"{name} has no description"
 
 
@@ -73,6 +74,9 @@ def test_secret_files_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
         ("PODSCRIBE_BUCKET", "ab"),
         ("PODSCRIBE_ALLOWED_PORTS", "https"),
         ("PODSCRIBE_LAUNCHER", "lambda"),
+        ("PODSCRIBE_WORKER_IDLE_SECONDS", "3601"),
+        ("PODSCRIBE_WORKER_MAX_SECONDS", "59"),
+        ("PODSCRIBE_WORKER_POLL_SECONDS", "0"),
     ],
 )
 def test_misconfiguration_names_the_variable(

@@ -81,7 +81,7 @@ from podscribe.jobs.outbox import webhook_state
 from podscribe.jobs.share_links import list_share_links
 from podscribe.jobs.webhooks import key_secret
 from podscribe.log import configure_logging, parse_trace_header, trace_context
-from podscribe.messaging import JobMessage, JobPublisher
+from podscribe.messaging import JobMessage, Publisher, publisher_for
 from podscribe.ratelimit import RateLimiter
 from podscribe.settings import Settings, get_settings
 from podscribe.storage import TranscriptStore
@@ -115,7 +115,7 @@ class SubmitApi:
         settings: Settings | None = None,
         *,
         engine: Engine | None = None,
-        publisher: JobPublisher | None = None,
+        publisher: Publisher | None = None,
         store: TranscriptStore | None = None,
         limiter: RateLimiter | None = None,
     ) -> None:
@@ -155,11 +155,11 @@ class SubmitApi:
             return self._engine
 
     @property
-    def publisher(self) -> JobPublisher:
+    def publisher(self) -> Publisher:
         with self._lock:
             if self._publisher is None:
                 settings = self.settings
-                self._publisher = JobPublisher(settings, timeout=settings.publish_timeout_seconds)
+                self._publisher = publisher_for(settings, timeout=settings.publish_timeout_seconds)
             return self._publisher
 
     @property

@@ -21,13 +21,21 @@ from podscribe.jobs.transitions import (
 )
 
 
-def claim(conn: Connection, current: Job, *, lease_seconds: float, max_attempts: int) -> Claim:
+def claim(
+    conn: Connection,
+    current: Job,
+    *,
+    lease_seconds: float,
+    max_attempts: int,
+    detail: str = "claimed",
+) -> Claim:
     """queued -> dispatched, counting an attempt, for a row read under :func:`lock_job`.
 
     Args:
         current: the job as read (and locked) in this transaction.
         lease_seconds: how long dispatch may take before the sweep reclaims the job.
         max_attempts: a job launched this often already fails instead.
+        detail: the history's note (a warm worker's claim names the worker).
 
     Returns:
         The row as the claim left it: claimed (``dispatched``), or as it was when it is not
@@ -55,7 +63,7 @@ def claim(conn: Connection, current: Job, *, lease_seconds: float, max_attempts:
             "dispatched_at": sa.func.now(),
             "lease_expires_at": lease_from_now(lease_seconds),
         },
-        detail="claimed",
+        detail=detail,
     )
     return Claim(claimed, claimed=True)
 

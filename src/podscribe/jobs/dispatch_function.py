@@ -26,7 +26,7 @@ from podscribe.jobs.dispatcher import dispatch_message
 from podscribe.jobs.launchers import Launcher, launcher_for
 from podscribe.jobs.sweeper import run_sweep
 from podscribe.log import configure_logging, parse_trace_header, trace_context
-from podscribe.messaging import JobMessage, JobPublisher
+from podscribe.messaging import JobMessage, Publisher, publisher_for
 from podscribe.settings import get_settings
 
 __all__ = ["handle_dispatch", "handle_sweep"]
@@ -47,8 +47,8 @@ def _launcher() -> Launcher:
 
 
 @functools.cache
-def _publisher() -> JobPublisher:
-    return JobPublisher(get_settings())
+def _publisher() -> Publisher:
+    return publisher_for(get_settings())
 
 
 def _trace(event: CloudEvent) -> tuple[str | None, str | None]:

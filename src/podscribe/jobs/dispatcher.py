@@ -2,7 +2,9 @@
 
     message -> decode -> no episode yet? resolve it and probe its audio (CPU; failing here
             costs no GPU, see podscribe.jobs.preflight) -> the deployment's slot lock, then
-            the row (not queued: nothing to do) -> a free slot (PODSCRIBE_MAX_CONCURRENT_JOBS,
+            the row (not queued: nothing to do) -> an idle warm worker? claim and hand it
+            over, no launch (podscribe.jobs.workers) -> a free slot
+            (PODSCRIBE_MAX_CONCURRENT_JOBS counts GPUs: active jobs and idle warm workers;
             and the launcher's own)? -> claim -> launch -> record the launcher's ref
 
 The claim is the conditional ``queued -> dispatched`` update of
@@ -36,6 +38,7 @@ from podscribe.errors import (
     LaunchError,
     PodscribeError,
 )
+from podscribe.jobs import workers
 from podscribe.jobs.launchers import Launcher, LaunchResult
 from podscribe.jobs.model import JobStatus
 from podscribe.jobs.preflight import resolve_before_launch
@@ -51,6 +54,7 @@ class DispatchAction(enum.StrEnum):
 
     LAUNCHED = "launched"
     ADOPTED = "adopted"
+    HANDED_OVER = "handed_over"  # an idle warm worker took it: no launch
     SUCCEEDED = "succeeded"  # the publisher's transcript finished it: no launch
     SKIPPED = "skipped"
     FAILED = "failed"
@@ -62,9 +66,9 @@ class DispatchOutcome:
 
     Attributes:
         job_id: the job the message named.
-        action: launched, adopted (an earlier launch still lives), skipped (not queued, or
-            unknown), failed (out of attempts), or succeeded (the publisher's transcript
-            finished it before any launch).
+        action: launched, adopted (an earlier launch still lives), handed over (an idle warm
+            worker runs it, no launch), skipped (not queued, or unknown), failed (out of
+            attempts), or succeeded (the publisher's transcript finished it before any launch).
         attempts: the job's attempts after this delivery, when known.
         launcher_ref: where it was launched.
         reason: why it was skipped or failed.
@@ -199,11 +203,23 @@ def _claim_if_capacity(
             return _not_claimed(job_id, DispatchAction.SKIPPED, current)
         if not current.episode and not resolved:
             return _Unresolved(current)
-        active = jobs.count_active(conn)
-        if active >= settings.max_concurrent_jobs:
+        handover = workers.hand_over(conn, current, settings=settings)
+        if handover is not None:
+            log.info(
+                "job handed to a warm worker",
+                extra={"job_id": job_id, "worker_id": handover.worker_id},
+            )
+            return DispatchOutcome(
+                job_id,
+                DispatchAction.HANDED_OVER,
+                handover.job.attempts,
+                handover.launcher_ref,
+            )
+        in_use = workers.gpus_in_use(conn, live_seconds=settings.lease_seconds)
+        if in_use >= settings.max_concurrent_jobs:
             raise CapacityError(
-                f"{active} jobs are dispatched or running; PODSCRIBE_MAX_CONCURRENT_JOBS="
-                f"{settings.max_concurrent_jobs}: retry later"
+                f"{in_use} GPUs are in use (jobs dispatched or running, idle warm workers); "
+                f"PODSCRIBE_MAX_CONCURRENT_JOBS={settings.max_concurrent_jobs}: retry later"
             )
         if not launcher.has_capacity():
             raise CapacityError(f"the {launcher.name} launcher has no free slot; retry later")

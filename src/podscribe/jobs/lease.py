@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from types import TracebackType
+from typing import Self
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -24,7 +25,44 @@ from podscribe.errors import JobStateConflictError, PodscribeError
 log = logging.getLogger(__name__)
 
 
-class Heartbeat:
+class Beating:
+    """A daemon thread that calls :meth:`_beat` every ``interval_seconds`` until stopped
+    (leaving the ``with`` block) or until a beat returns False.
+
+    Args:
+        interval_seconds: the time between two beats.
+        name: the thread's name, for logs and stack dumps.
+    """
+
+    def __init__(self, *, interval_seconds: float, name: str) -> None:
+        self._interval = interval_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            if not self._beat():
+                return
+
+    def _beat(self) -> bool:
+        """One beat; False stops the thread."""
+        raise NotImplementedError
+
+
+class Heartbeat(Beating):
     """Renew a running job's lease and record its progress until stopped.
 
     Args:
@@ -41,26 +79,13 @@ class Heartbeat:
         self._job_id = job_id
         self._lease_seconds = lease_seconds
         # Beat well inside the lease even when progress is configured to be written rarely.
-        self._interval = min(interval_seconds, lease_seconds / 4)
+        super().__init__(
+            interval_seconds=min(interval_seconds, lease_seconds / 4), name=f"heartbeat-{job_id}"
+        )
         self._progress = 0.0
         self._written: float | None = None
         self._lost: JobStateConflictError | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
         self.beats = 0
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
 
     def report(self, progress: float) -> None:
         """Record how far the job got (0..1); written on the next beat.
@@ -80,23 +105,23 @@ class Heartbeat:
         if self._lost is not None:
             raise self._lost
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            progress = self._progress
-            try:
-                with transaction(self._engine) as conn:
-                    jobs.heartbeat(
-                        conn,
-                        self._job_id,
-                        lease_seconds=self._lease_seconds,
-                        progress=progress if progress != self._written else None,
-                    )
-                self._written = progress
-                self.beats += 1
-            except JobStateConflictError as error:
-                log.warning("the job was taken back; stopping", extra={"job_id": self._job_id})
-                self._lost = error
-                return
-            except (PodscribeError, sa.exc.SQLAlchemyError) as error:
-                # The lease outlasts a short database outage; the next beat tries again.
-                log.warning("heartbeat failed", extra={"job_id": self._job_id, "error": str(error)})
+    def _beat(self) -> bool:
+        progress = self._progress
+        try:
+            with transaction(self._engine) as conn:
+                jobs.heartbeat(
+                    conn,
+                    self._job_id,
+                    lease_seconds=self._lease_seconds,
+                    progress=progress if progress != self._written else None,
+                )
+            self._written = progress
+            self.beats += 1
+        except JobStateConflictError as error:
+            log.warning("the job was taken back; stopping", extra={"job_id": self._job_id})
+            self._lost = error
+            return False
+        except (PodscribeError, sa.exc.SQLAlchemyError) as error:
+            # The lease outlasts a short database outage; the next beat tries again.
+            log.warning("heartbeat failed", extra={"job_id": self._job_id, "error": str(error)})
+        return True

@@ -16,7 +16,7 @@ from podscribe.errors import PodscribeError
 from podscribe.jobs.launchers import launcher_for
 from podscribe.jobs.sweeper import run_sweep
 from podscribe.log import configure_logging
-from podscribe.messaging import JobPublisher
+from podscribe.messaging import publisher_for
 from podscribe.settings import get_settings
 
 log = logging.getLogger("podscribe.jobs.reaper")
@@ -28,7 +28,7 @@ def main() -> int:
     configure_logging(settings)
     engine = create_db_engine(settings)
     try:
-        outcome = run_sweep(engine, settings, launcher_for(settings), JobPublisher(settings))
+        outcome = run_sweep(engine, settings, launcher_for(settings), publisher_for(settings))
     except PodscribeError as error:
         log.warning("the sweep after a job's exit failed", extra={"code": error.code})
         return 1

@@ -1,6 +1,7 @@
 """The sweep: the periodic repair that makes lost messages and dead workers harmless.
 
-Four steps, each safe to run twice or concurrently:
+Four steps, each safe to run twice or concurrently (the second also marks warm workers whose
+heartbeat is older than a lease exited, :func:`podscribe.jobs.workers.sweep_workers`):
 
 1. Reconcile with the launcher: a dispatched or running job whose launch the launcher reports
    FAILED or CANCELLED (a crashed or OOM-killed container, a preempted VM, a CustomJob refused
@@ -31,7 +32,8 @@ from podscribe.jobs.budgets import purge_launch_requests
 from podscribe.jobs.launchers import Launcher
 from podscribe.jobs.model import Job
 from podscribe.jobs.webhooks import deliver_due, notify_finished
-from podscribe.messaging import JobMessage, JobPublisher
+from podscribe.jobs.workers import sweep_workers
+from podscribe.messaging import JobMessage, Publisher
 from podscribe.settings import JobSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class SweepOutcome:
         republished: jobs a wake-up was published for.
         unpublished: jobs whose wake-up could not be published (the next sweep retries).
         webhooks_delivered: webhook deliveries (by id) delivered by the sweep's retry round.
+        workers_exited: warm workers marked exited because their heartbeat went stale.
     """
 
     worker_failed: list[str] = field(default_factory=list)
@@ -62,6 +65,7 @@ class SweepOutcome:
     republished: list[str] = field(default_factory=list)
     unpublished: list[str] = field(default_factory=list)
     webhooks_delivered: list[str] = field(default_factory=list)
+    workers_exited: list[str] = field(default_factory=list)
 
 
 def _launched_jobs(engine: Engine, launcher_name: str) -> list[Job]:
@@ -119,7 +123,7 @@ def reconcile(
 
 
 def run_sweep(
-    engine: Engine, settings: Settings, launcher: Launcher, publisher: JobPublisher
+    engine: Engine, settings: Settings, launcher: Launcher, publisher: Publisher
 ) -> SweepOutcome:
     """Reconcile, reclaim expired leases, and re-wake queued jobs.
 
@@ -127,7 +131,7 @@ def run_sweep(
         engine: the database.
         settings: ``max_attempts`` and ``requeue_after_seconds`` are read.
         launcher: asked about the jobs it launched.
-        publisher: publishes the wake-ups.
+        publisher: publishes the wake-ups (Pub/Sub or the Redis stream).
 
     Returns:
         What the sweep did.
@@ -144,11 +148,13 @@ def run_sweep(
         )
         purge_launch_requests(conn)  # starts past the hour a key's budget counts
         purge_expired(conn, entry_ttl(settings))  # Idempotency-Keys past their TTL
+        workers_exited = sweep_workers(conn, stale_seconds=settings.lease_seconds)
     outcome = SweepOutcome(
         worker_failed=worker_failed,
         relaunched=relaunched,
         requeued=list(report.requeued),
         failed=list(report.failed),
+        workers_exited=workers_exited,
     )
     notify_finished(engine, settings, [*worker_failed, *report.failed])
     for job_id in dict.fromkeys([*report.rewake, *relaunched]):
@@ -170,6 +176,7 @@ def run_sweep(
             "republished": len(outcome.republished),
             "unpublished": len(outcome.unpublished),
             "webhooks_delivered": len(outcome.webhooks_delivered),
+            "workers_exited": len(outcome.workers_exited),
         },
     )
     return outcome

@@ -127,3 +127,17 @@ transcript_segments_table = sa.Table(
     # PostgreSQL's generated column (migration 0007): never written, so never in an INSERT.
     sa.Column("search_vector", TSVECTOR, sa.Computed("to_tsvector('english'::regconfig, text)")),
 )
+
+workers_table = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("launcher", sa.Text, nullable=False),
+    sa.Column("launcher_ref", sa.Text),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("job_id", UUID(as_uuid=True)),
+    sa.Column("started_at", _TIMESTAMP, nullable=False, server_default=sa.func.now()),
+    sa.Column("heartbeat_at", _TIMESTAMP, nullable=False, server_default=sa.func.now()),
+    sa.Column("idle_since", _TIMESTAMP),
+    sa.Column("updated_at", _TIMESTAMP, nullable=False, server_default=sa.func.now()),
+)

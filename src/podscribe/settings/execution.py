@@ -52,6 +52,29 @@ class JobSettings(SettingsGroup):
         validation_alias=variable("PODSCRIBE_REQUEUE_AFTER_SECONDS"),
         description="A queued job older than this is re-woken by the sweep (lost message).",
     )
+    worker_idle_seconds: int = Field(
+        0,
+        ge=0,
+        le=3600,
+        validation_alias=variable("PODSCRIBE_WORKER_IDLE_SECONDS"),
+        description="How long a job process waits for another episode after its own (warm "
+        "worker: no new launch, no model load); 0 exits after one episode.",
+    )
+    worker_max_seconds: int = Field(
+        14400,
+        ge=60,
+        le=86400,
+        validation_alias=variable("PODSCRIBE_WORKER_MAX_SECONDS"),
+        description="A warm worker takes no new episode after working this long (it finishes "
+        "the one it has).",
+    )
+    worker_poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        le=60,
+        validation_alias=variable("PODSCRIBE_WORKER_POLL_SECONDS"),
+        description="How often an idle warm worker looks for a job and renews its heartbeat.",
+    )
 
 
 class LaunchSettings(SettingsGroup):

@@ -6,10 +6,11 @@ signature names a group reads only that group's fields (mypy holds it to that).
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from podscribe.settings.base import (
     Environment,
@@ -104,24 +105,161 @@ class DatabaseSettings(SettingsGroup):
         return value
 
 
-class StorageSettings(ProfileSettings):
-    """The transcripts bucket (Cloud Storage, or its emulator)."""
+_S3_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
+
+class StorageSettings(ProfileSettings):
+    """The transcripts bucket: Cloud Storage (or its emulator), or any S3 API (AWS, MinIO)."""
+
+    # The S3 credentials are optional fields under the standard AWS names so that they can also
+    # come from PODSCRIBE_SECRETS_DIR files; left unset, boto3's own chain finds them
+    # (AWS_SHARED_CREDENTIALS_FILE, a web identity token, an instance role).
+
+    storage_backend: Literal["gcs", "s3"] = Field(
+        "gcs",
+        validation_alias=variable("PODSCRIBE_STORAGE_BACKEND"),
+        description="Where transcripts are stored: `gcs` (Cloud Storage, fake-gcs-server "
+        "locally) or `s3` (AWS S3, MinIO or any S3 API).",
+    )
     bucket: str = Field(
         "podscribe-transcripts",
         min_length=3,
+        max_length=222,
         validation_alias=variable("PODSCRIBE_BUCKET"),
-        description="Cloud Storage bucket for transcripts and checkpoints.",
+        description="Bucket for transcripts and checkpoints (Cloud Storage or S3).",
     )
     storage_emulator_host: str | None = Field(
         None,
         validation_alias=variable("STORAGE_EMULATOR_HOST"),
         description="Cloud Storage emulator URL (local profile).",
     )
+    s3_endpoint_url: str | None = Field(
+        None,
+        validation_alias=variable("PODSCRIBE_S3_ENDPOINT_URL"),
+        description="S3 API endpoint `http(s)://host[:port]` (MinIO, moto); unset means AWS. "
+        "When set, requests use path-style addressing.",
+    )
+    s3_region: str = Field(
+        "us-east-1",
+        pattern=r"^[a-z]{2}(-[a-z0-9]+)+$",
+        validation_alias=variable("PODSCRIBE_S3_REGION"),
+        description="S3 region (signing, and where a bucket `ensure_bucket` creates lives).",
+    )
+    aws_access_key_id: SecretStr | None = Field(
+        None,
+        validation_alias=variable("AWS_ACCESS_KEY_ID"),
+        description="S3 access key id; unset means boto3's own credential chain.",
+    )
+    aws_secret_access_key: SecretStr | None = Field(
+        None,
+        validation_alias=variable("AWS_SECRET_ACCESS_KEY"),
+        description="S3 secret access key, given with `AWS_ACCESS_KEY_ID`.",
+    )
+    aws_session_token: SecretStr | None = Field(
+        None,
+        validation_alias=variable("AWS_SESSION_TOKEN"),
+        description="S3 session token for temporary credentials (optional).",
+    )
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _endpoint_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise ValueError("must be an http(s)://host[:port] URL")
+            if parts.path.strip("/") or parts.query or parts.fragment:
+                raise ValueError("must name only scheme, host and port (no path)")
+        return value
+
+    @model_validator(mode="after")
+    def _s3_bucket_and_credentials(self) -> Self:
+        if self.storage_backend == "s3" and not _S3_BUCKET.fullmatch(self.bucket):
+            raise ValueError(
+                f"PODSCRIBE_BUCKET {self.bucket!r} is not an S3 bucket name (3-63 lowercase "
+                "letters, digits, dots and hyphens, starting and ending with a letter or digit)"
+            )
+        if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
+            raise ValueError(
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together: set both or neither"
+            )
+        if self.aws_session_token is not None and self.aws_access_key_id is None:
+            raise ValueError("AWS_SESSION_TOKEN needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        return self
 
 
 class MessagingSettings(ProfileSettings):
-    """The Pub/Sub topic that wakes dispatch (or its emulator)."""
+    """Wake-ups for dispatch: a Pub/Sub topic (or its emulator), or a Redis stream."""
+
+    wakeup_backend: Literal["pubsub", "redis-streams"] = Field(
+        "pubsub",
+        validation_alias=variable("PODSCRIBE_WAKEUP_BACKEND"),
+        description="What carries wake-ups to dispatch: `pubsub` (GCP, the emulator locally) "
+        "or `redis-streams` (the self-hosted stack; dispatch runs as "
+        "`python -m podscribe.jobs.stream_consumer`).",
+    )
+    wakeup_redis_url: str | None = Field(
+        None,
+        validation_alias=variable("PODSCRIBE_WAKEUP_REDIS_URL"),
+        description="Redis holding the wake-up stream (`redis-streams`); unset: "
+        "`PODSCRIBE_REDIS_URL`.",
+    )
+    wakeup_stream: str = Field(
+        "podscribe:jobs",
+        min_length=1,
+        max_length=200,
+        validation_alias=variable("PODSCRIBE_WAKEUP_STREAM"),
+        description="Redis stream key the wake-ups are added to (`redis-streams`).",
+    )
+    wakeup_stream_max_length: int = Field(
+        10_000,
+        ge=100,
+        le=10_000_000,
+        validation_alias=variable("PODSCRIBE_WAKEUP_STREAM_MAX_LENGTH"),
+        description="Approximate cap on the stream's entries (`XADD MAXLEN ~`): older "
+        "wake-ups are trimmed, and the sweep re-wakes a queued job whose wake-up was lost so.",
+    )
+    wakeup_consumer_group: str = Field(
+        "podscribe-dispatch",
+        min_length=1,
+        max_length=200,
+        validation_alias=variable("PODSCRIBE_WAKEUP_CONSUMER_GROUP"),
+        description="Consumer group the dispatch consumers share (each wake-up goes to one).",
+    )
+    wakeup_block_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        validation_alias=variable("PODSCRIBE_WAKEUP_BLOCK_SECONDS"),
+        description="How long one `XREADGROUP` waits for a wake-up; also how soon a consumer "
+        "notices SIGTERM and looks for abandoned wake-ups.",
+    )
+    wakeup_batch_size: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        validation_alias=variable("PODSCRIBE_WAKEUP_BATCH_SIZE"),
+        description="Wake-ups one read or takeover fetches at most (`COUNT`): bounds a "
+        "consumer's memory.",
+    )
+    wakeup_claim_idle_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=86_400,
+        validation_alias=variable("PODSCRIBE_WAKEUP_CLAIM_IDLE_SECONDS"),
+        description="A wake-up unacknowledged this long (its dispatch failed transiently, or "
+        "its consumer died) is claimed by a consumer again (`XAUTOCLAIM`): the retry backoff. "
+        "Keep it above the slowest dispatch (an episode lookup and probe).",
+    )
+    wakeup_max_deliveries: int = Field(
+        10,
+        ge=2,
+        le=1000,
+        validation_alias=variable("PODSCRIBE_WAKEUP_MAX_DELIVERIES"),
+        description="Deliveries of one wake-up before it is acknowledged as dead-lettered "
+        "(logged; the sweep re-wakes its job while it is queued), as Pub/Sub's "
+        "`max_delivery_attempts`.",
+    )
 
     publish_timeout_seconds: float = Field(
         3.0,

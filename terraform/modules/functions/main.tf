@@ -64,6 +64,9 @@ locals {
     PODSCRIBE_VERTEX_ACCELERATOR_TYPE   = var.vertex_accelerator_type
     PODSCRIBE_VERTEX_ACCELERATOR_COUNT  = tostring(var.vertex_accelerator_count)
     PODSCRIBE_VERTEX_FALLBACKS          = join(",", var.vertex_fallbacks)
+    # Forwarded into the job's environment by the Vertex launcher, like the model below:
+    # a job stays this long for the next episode, which dispatch hands it with no launch.
+    PODSCRIBE_WORKER_IDLE_SECONDS = tostring(var.worker_idle_seconds)
     # Forwarded into the job's environment by the Vertex launcher: the image's baked model.
     WHISPER_MODEL = var.whisper_model
     # A resource name, not the secret: dispatch and the job read the value through the API.

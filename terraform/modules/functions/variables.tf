@@ -161,6 +161,11 @@ variable "vertex_accelerator_type" {
   description = "GPU type of the job's worker."
 }
 
+variable "worker_idle_seconds" {
+  type        = number
+  description = "How long a job waits for another episode after its own (warm worker); 0 exits after one."
+}
+
 variable "vertex_accelerator_count" {
   type        = number
   description = "GPUs per worker."

@@ -31,7 +31,7 @@ from google.cloud import aiplatform_v1
 from podscribe.errors import CapacityError, LaunchError, SettingsError
 from podscribe.jobs.launchers import LauncherState, LauncherStatus, LaunchResult
 from podscribe.jobs.model import Job
-from podscribe.settings import FetchSettings, LaunchSettings, Settings, env_name
+from podscribe.settings import LaunchSettings, Settings, env_name
 
 log = logging.getLogger(__name__)
 
@@ -126,14 +126,20 @@ def episode_duration_seconds(job: Job) -> float | None:
     return None
 
 
-def job_timeout_seconds(job: Job, settings: FetchSettings) -> int:
+def job_timeout_seconds(job: Job, settings: Settings) -> int:
     """A timeout scaled to the episode: real time (a slow GPU's worst case) plus start-up.
 
-    An unknown duration is bounded by the longest episode accepted.
+    An unknown duration is bounded by the longest episode accepted. A warm worker
+    (``PODSCRIBE_WORKER_IDLE_SECONDS`` above 0) takes episodes for up to
+    ``PODSCRIBE_WORKER_MAX_SECONDS``, finishes the last (the longest accepted, at worst) and
+    idles once more: Vertex must not cut it short, so its timeout covers all of that.
     """
     duration = episode_duration_seconds(job) or float(settings.max_episode_seconds)
-    bounded = min(duration, float(settings.max_episode_seconds))
-    return min(int(bounded) + _TIMEOUT_OVERHEAD_SECONDS, _MAX_TIMEOUT_SECONDS)
+    bounded = int(min(duration, float(settings.max_episode_seconds)))
+    if settings.worker_idle_seconds > 0:
+        bounded = settings.worker_max_seconds + settings.max_episode_seconds
+        bounded += settings.worker_idle_seconds
+    return min(bounded + _TIMEOUT_OVERHEAD_SECONDS, _MAX_TIMEOUT_SECONDS)
 
 
 def display_name(job: Job) -> str:
@@ -167,6 +173,10 @@ def job_environment(settings: Settings) -> dict[str, str]:
         env_name("public_base_url"): settings.public_base_url,
         env_name("allowed_models"): ",".join(settings.allowed_models) or None,
         env_name("diarization"): settings.diarization,
+        # Warm workers: how long a job stays for the next episode (dispatch hands them over).
+        env_name("worker_idle_seconds"): str(settings.worker_idle_seconds),
+        env_name("worker_max_seconds"): str(settings.worker_max_seconds),
+        env_name("worker_poll_seconds"): str(settings.worker_poll_seconds),
     }
     return {name: value for name, value in values.items() if value is not None}
 
