@@ -9,6 +9,7 @@ from pathlib import Path
 
 from local_emulators import profile
 from local_emulators.processes import StartupError
+from local_emulators.stacks import STACKS
 from local_emulators.state import kept_secret
 from podscribe.api.auth import key_fingerprint
 from podscribe.jobs.webhooks import secret_for_key
@@ -23,7 +24,8 @@ def _tail(path: Path, lines: int) -> str:
 
 
 def _up(settings: Settings, args: argparse.Namespace) -> int:
-    state = profile.up(settings, with_fixtures=args.with_fixtures)
+    state = profile.up(settings, stack=args.stack, with_fixtures=args.with_fixtures)
+    print(f"stack:      {state.stack}")
     print(f"submit URL: {state.submit_url}")
     print(f"API key:    {state.api_key}")
     if settings.webhook_secret is None and settings.webhook_secret_version is None:
@@ -64,7 +66,7 @@ def _logs(settings: Settings, args: argparse.Namespace) -> int:
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from local_emulators.demo import run_demo
 
-    return run_demo(settings, keep_running=not args.down)
+    return run_demo(settings, stack=args.stack, keep_running=not args.down)
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
@@ -76,6 +78,13 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
 }
 
 
+_STACK_HELP = (
+    "gcp (default): the Pub/Sub emulator pushes to dispatch, fake-gcs-server stores; "
+    "selfhosted: a Redis stream consumed by dispatch, an S3 API stores (moto's S3 server, "
+    "in memory: MinIO's server cannot be installed from a package registry)"
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local_emulators", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -85,13 +94,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also serve the demo's loopback Apple lookup, RSS feed and audio",
     )
+    up_parser.add_argument("--stack", choices=STACKS, default="gcp", help=_STACK_HELP)
     commands.add_parser("down", help="stop everything `up` started")
     commands.add_parser("status", help="what runs")
     logs = commands.add_parser("logs", help="the last lines of each part's log")
-    logs.add_argument("part", nargs="?", help="only this part (e.g. dispatch)")
+    logs.add_argument(
+        "part", nargs="?", help="only this part (e.g. dispatch: the stream consumer on selfhosted)"
+    )
     logs.add_argument("-n", "--lines", type=int, default=40)
     demo = commands.add_parser("demo", help="the whole pipeline end to end, transcript printed")
     demo.add_argument("--down", action="store_true", help="stop the stack afterwards")
+    demo.add_argument("--stack", choices=STACKS, default="gcp", help=_STACK_HELP)
     args = parser.parse_args(argv)
 
     from podscribe.errors import PodscribeError

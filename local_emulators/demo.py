@@ -15,16 +15,22 @@ from rich.console import Console
 
 from local_emulators.fixtures import EPISODE
 from local_emulators.profile import down, up
+from local_emulators.stacks import Stack
 from podscribe.cli import wait_with_progress
 from podscribe.client import ApiError, PodscribeClient, WaitTimeoutError
 from podscribe.settings import Settings
 
 
-def run_demo(settings: Settings, *, keep_running: bool = True, timeout: float = 600) -> int:
+def run_demo(
+    settings: Settings, *, stack: Stack = "gcp", keep_running: bool = True, timeout: float = 600
+) -> int:
     """Returns the exit code: 0 when the transcript was printed."""
     console = Console(stderr=True, soft_wrap=True)
-    console.print("[bold]podscribe demo[/bold]: starting the local profile (first run: ~1 min)")
-    state = up(settings, with_fixtures=True, out=sys.stderr)
+    console.print(
+        f"[bold]podscribe demo[/bold]: starting the local profile on --stack {stack} "
+        "(first run: ~1 min)"
+    )
+    state = up(settings, stack=stack, with_fixtures=True, out=sys.stderr)
     try:
         return _transcribe(state.submit_url, state.api_key, console, timeout)
     except (ApiError, WaitTimeoutError) as error:

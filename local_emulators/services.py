@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from local_emulators.processes import Started, StartupError, port_open, start_process, wait_until
@@ -34,8 +35,8 @@ def postgres_answers(url: str) -> bool:
     return True
 
 
-def ensure_database(url: str) -> None:
-    """Create the database named in ``url`` if it does not exist yet."""
+def _maintenance_connection(url: str) -> tuple[str, Any]:
+    """The name of ``url``'s database, and a connection to its server's ``postgres`` one."""
     import pg8000.native
 
     parts = urlsplit(url)
@@ -48,9 +49,28 @@ def ensure_database(url: str) -> None:
         database="postgres",
         timeout=10,
     )
+    return name, connection
+
+
+def ensure_database(url: str) -> None:
+    """Create the database named in ``url`` if it does not exist yet."""
+    import pg8000.native
+
+    name, connection = _maintenance_connection(url)
     try:
         if not connection.run("SELECT 1 FROM pg_database WHERE datname = :name", name=name):
             connection.run(f"CREATE DATABASE {pg8000.native.identifier(name)}")
+    finally:
+        connection.close()
+
+
+def drop_database(url: str) -> None:
+    """Drop the database named in ``url`` if it exists, closing its connections."""
+    import pg8000.native
+
+    name, connection = _maintenance_connection(url)
+    try:
+        connection.run(f"DROP DATABASE IF EXISTS {pg8000.native.identifier(name)} WITH (FORCE)")
     finally:
         connection.close()
 

@@ -39,6 +39,8 @@ class ProfileState:
     project_id: str
     with_fixtures: bool
     processes: list[ProcessRecord] = field(default_factory=list)
+    stack: str = "gcp"
+    """Which stack runs (:mod:`local_emulators.stacks`); state files from before had only gcp."""
 
     @classmethod
     def load(cls, path: Path) -> ProfileState | None:
@@ -119,3 +121,12 @@ def kept_secret(path: Path, *, prefix: str = "") -> str:
     value = prefix + secrets.token_urlsafe(24)
     write_private(path, value)
     return value
+
+
+def instance_id(directory: Path) -> str:
+    """A random id of this state folder, made once and kept in it (names its database and
+    wake-up stream, so two profiles never share either)."""
+    marker = directory / "instance-id"
+    if not marker.exists():
+        write_private(marker, secrets.token_hex(4))
+    return marker.read_text().strip()

@@ -1,122 +1,102 @@
-"""The k3s helpers' scripts against the real services they provision.
+"""The k3s helpers' scripts against the real servers they provision.
 
-- provision-pubsub.sh builds the topic, the dead-letter topic and subscription, and the push
-  subscription in the real Pub/Sub emulator; a message published to the topic is then pushed
-  to a functions-framework server, which hands its target the CloudEvent of the jobs topic
-  (the wiring dispatch relies on in the cluster);
-- provision-gcs.sh creates the bucket in the real fake-gcs-server;
+- provision-bucket.sh, the bucket Job, is started before any S3 server answers: it backs off,
+  and once moto's S3 server (MinIO's wire protocol; MinIO's server cannot be installed here)
+  comes up on the port it was given, it creates the bucket, once: a rerun finds it and keeps
+  what was stored in it;
 - migrate.sh migrates a real, empty PostgreSQL database.
 Each is run twice: the Jobs may be rerun, so the scripts must be idempotent.
 """
 
 from __future__ import annotations
 
-import base64
-import json
+import os
 import subprocess
-import time
-import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any
 
+import boto3
+
+from local_emulators.emulators import start_moto_s3
+from local_emulators.processes import StartupError, stop_group
 from podscribe.db import applied_migrations, create_db_engine, load_migrations
 from podscribe.settings import load_settings
-from tests.services import throwaway_database
-from tests.unit.test_k3s_scripts import run_script, sweep_target
-
-__all__ = ["sweep_target"]  # the recording functions-framework server fixture
-
-RECORDER_TARGET = "sweep"  # the recording server's target; any CloudEvent target will do
+from podscribe.storage import TranscriptStore
+from tests.services import free_port, missing_service, throwaway_database
+from tests.unit.test_k3s_scripts import BUCKET_ENV, SCRIPTS, SH, VENV_BIN, run_script
 
 
-def get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.load(response)
-
-
-def publish(emulator: str, topic_path: str, payload: dict[str, Any]) -> None:
-    body = json.dumps(
-        {"messages": [{"data": base64.b64encode(json.dumps(payload).encode()).decode()}]}
-    ).encode()
-    request = urllib.request.Request(
-        f"http://{emulator}/v1/{topic_path}:publish",
-        data=body,
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
-
-
-def provision_pubsub(
-    emulator: str, project: str, push_base: str
-) -> subprocess.CompletedProcess[str]:
-    return run_script(
-        "provision-pubsub.sh",
-        {
-            "PUBSUB_EMULATOR_HOST": emulator,
-            "PODSCRIBE_PROJECT_ID": project,
-            "PODSCRIBE_PUBSUB_TOPIC": "podscribe-jobs",
-            "DISPATCH_PUSH_BASE_URL": push_base,
-            "PROVISION_ATTEMPTS": "3",
-            "PROVISION_BACKOFF_SECONDS": "1",
-        },
-    )
-
-
-def test_pubsub_provisioning_wires_the_push_to_a_functions_framework_target(
-    pubsub_emulator: str, sweep_target: tuple[str, Path]
+def test_the_bucket_job_waits_for_a_late_s3_server_then_creates_the_bucket_once(
+    tmp_path: Path,
 ) -> None:
-    push_base, record = sweep_target
-    project = f"k3s-{uuid.uuid4().hex[:8]}"
-    for _ in range(2):
-        result = provision_pubsub(pubsub_emulator, project, push_base)
-        assert result.returncode == 0, result.stderr
-
-    api = f"http://{pubsub_emulator}/v1/projects/{project}"
-    subscription = get_json(f"{api}/subscriptions/podscribe-dispatch")
-    assert subscription["topic"] == f"projects/{project}/topics/podscribe-jobs"
-    assert subscription["pushConfig"]["pushEndpoint"] == (
-        f"{push_base}/projects/{project}/topics/podscribe-jobs"
-    )
-    assert subscription["ackDeadlineSeconds"] == 120
-    assert subscription["retryPolicy"] == {"minimumBackoff": "10s", "maximumBackoff": "600s"}
-    assert subscription["deadLetterPolicy"] == {
-        "deadLetterTopic": f"projects/{project}/topics/podscribe-jobs-dead-letter",
-        "maxDeliveryAttempts": 10,
-    }
-    dead_letters = get_json(f"{api}/subscriptions/podscribe-jobs-dead-letter")
-    assert dead_letters["topic"] == f"projects/{project}/topics/podscribe-jobs-dead-letter"
-
-    publish(pubsub_emulator, f"projects/{project}/topics/podscribe-jobs", {"job_id": "j-1"})
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not (record.exists() and record.read_text()):
-        time.sleep(0.2)
-    [event, *_redeliveries] = [json.loads(line) for line in record.read_text().splitlines()]
-    assert event["type"] == "google.cloud.pubsub.topic.v1.messagePublished"
-    assert event["source"] == (f"//pubsub.googleapis.com/projects/{project}/topics/podscribe-jobs")
-    data = base64.b64decode(event["data"]["message"]["data"])
-    assert json.loads(data) == {"job_id": "j-1"}
-
-
-def test_gcs_provisioning_creates_the_bucket(gcs_emulator: str) -> None:
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
     bucket = f"k3s-{uuid.uuid4().hex[:8]}"
-    outputs = []
-    for _ in range(2):
-        result = run_script(
-            "provision-gcs.sh",
-            {
-                "STORAGE_EMULATOR_HOST": gcs_emulator,
-                "PODSCRIBE_PROJECT_ID": "podscribe-test",
-                "PODSCRIBE_BUCKET": bucket,
-            },
+    env = BUCKET_ENV | {
+        "PODSCRIBE_S3_ENDPOINT_URL": endpoint,
+        "PODSCRIBE_BUCKET": bucket,
+        "PROVISION_ATTEMPTS": "10",
+        "PROVISION_BACKOFF_SECONDS": "1",
+        "PROVISION_MAX_DELAY_SECONDS": "4",
+    }
+    path = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}"
+    job = subprocess.Popen(
+        [SH, str(SCRIPTS / "provision-bucket.sh")],
+        env={"PATH": path} | env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    started = None
+    try:
+        assert job.stderr is not None
+        early: list[str] = []
+        while not early or "retrying in" not in early[-1]:  # it has tried and backed off
+            line = job.stderr.readline()
+            assert line, "".join(early)
+            early.append(line)
+        try:
+            started = start_moto_s3(port, tmp_path / "moto.log")
+        except (OSError, StartupError) as error:
+            missing_service(f"moto S3 server (moto[server], the dev extra): {error}")
+        stdout, stderr = job.communicate(timeout=120)
+        stderr = "".join(early) + stderr
+        assert job.returncode == 0, stderr
+        assert "Could not connect to the endpoint URL" in stderr
+        assert "try 1 of 10 failed; retrying in 1s" in stderr
+        assert f"bucket {bucket} ready at {endpoint}" in stdout
+        assert "(try 1)" not in stdout  # it succeeded on a later try, after waiting
+
+        settings = load_settings(
+            env="local",
+            storage_backend="s3",
+            s3_endpoint_url=endpoint,
+            bucket=bucket,
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
         )
-        assert result.returncode == 0, result.stderr
-        outputs.append(result.stdout)
-    assert "(HTTP 200)" in outputs[0]
-    assert "(HTTP 409)" in outputs[1]
-    assert get_json(f"{gcs_emulator}/storage/v1/b/{bucket}")["name"] == bucket
+        store = TranscriptStore(settings)
+        store.put("transcripts/kept/transcript.txt", "kept", "text/plain")
+
+        rerun = run_script("provision-bucket.sh", env)
+        assert rerun.returncode == 0, rerun.stderr
+        assert "(try 1)" in rerun.stdout
+        assert store.get("transcripts/kept/transcript.txt") == b"kept"
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
+        names = [entry["Name"] for entry in s3.list_buckets()["Buckets"]]
+        assert names.count(bucket) == 1
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+        if started is not None:
+            stop_group(started.pid)
 
 
 def test_the_migrations_wrapper_migrates_an_empty_database() -> None:

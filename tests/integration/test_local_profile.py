@@ -25,11 +25,11 @@ from local_emulators.profile import (
     _api_key,
     _database,
     _redis,
-    _Starter,
     _wiring,
     state_path,
     webhook_secret_path,
 )
+from local_emulators.starter import PartStarter
 from podscribe.client import PodscribeClient
 from podscribe.settings import Settings, load_settings
 from tests.services import (
@@ -206,7 +206,7 @@ def test_each_state_folder_gets_a_database_of_its_own(tmp_path: Path) -> None:
     settings = load_settings(env="local", database_url=None)
     first, second = tmp_path / "one", tmp_path / "two"
     urls = [
-        _database(settings, folder, _Starter(settings, _state(settings), folder), io.StringIO())
+        _database(settings, folder, PartStarter(settings, _state(settings), folder), io.StringIO())
         for folder in (first, second, first)
     ]
     admin = admin_connection()
@@ -253,7 +253,7 @@ def test_every_state_file_is_owner_only_even_when_an_older_version_left_it_open(
     _api_key(settings, folder)
     _wiring(settings, state, folder)
     try:
-        _database(settings, folder, _Starter(settings, state, folder), io.StringIO())
+        _database(settings, folder, PartStarter(settings, state, folder), io.StringIO())
     finally:
         admin = admin_connection()
         name = f"podscribe_local_{(folder / 'instance-id').read_text().strip()}"
@@ -278,7 +278,7 @@ def test_a_redis_password_is_never_printed(tmp_path: Path) -> None:
         url = f"redis://:pw-s3cret@127.0.0.1:{port}/0"
         settings = load_settings(env="local", local_state_dir=tmp_path, redis_url=url)
         out = io.StringIO()
-        assert _redis(settings, _Starter(settings, _state(settings), tmp_path), out) == url
+        assert _redis(settings, PartStarter(settings, _state(settings), tmp_path), out) == url
     finally:
         stop_group(started.pid)
     printed = out.getvalue()

@@ -45,7 +45,12 @@ def test_the_function_sources_the_manifests_name_are_in_the_image() -> None:
     [workdir] = of(instructions, "WORKDIR")
     copied = {args.split()[-1].rstrip("/") for args in of(instructions, "COPY")}
     assert "./functions" in copied
-    for name, command in deployment_commands().items():
+    commands = deployment_commands()
+    # dispatch consumes the Redis stream: a module of the installed package, not a function.
+    assert commands.pop("dispatch") == ["python", "-m", "podscribe.jobs.stream_consumer"]
+    consumer = REPO / "src" / "podscribe" / "jobs" / "stream_consumer.py"
+    assert 'if __name__ == "__main__":' in consumer.read_text()
+    for name, command in commands.items():
         assert command[0] == "functions-framework"
         options = dict(part.removeprefix("--").split("=", 1) for part in command[1:])
         source = Path(options["source"])

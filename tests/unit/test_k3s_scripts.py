@@ -2,8 +2,8 @@
 
 - the sweep tick reaches a real functions-framework server as the Pub/Sub CloudEvent the
   `sweep` target takes in GCP;
-- the migrations wrapper and the provisioning scripts give up after a bounded number of
-  attempts and say so, and a provisioning request the server refuses fails at once;
+- the migrations wrapper, the bucket provisioning and the init wait give up after a bounded
+  number of tries or seconds and say so; a bucket request the server refuses fails at once;
 - every variable a script requires is given to it by its container in the manifests.
 
 Servers bind to 127.0.0.1; unreachable targets are closed loopback ports.
@@ -24,11 +24,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from functions_framework import create_app
 from werkzeug.serving import make_server
 
 from tests.services import free_port
-from tests.unit.test_k3s_manifests import K3S, configmap_named, environment_of, rendered
+from tests.unit.test_k3s_manifests import (
+    K3S,
+    TEMPLATE,
+    configmap_named,
+    environment_of,
+    rendered,
+)
 
 SCRIPTS = K3S / "scripts"
 VENV_BIN = Path(sys.executable).parent
@@ -128,31 +135,92 @@ def test_migrations_give_up_after_their_attempts() -> None:
     assert result.stderr.rstrip().endswith("migrate: gave up after 3 attempts")
 
 
-@pytest.mark.parametrize(
-    ("script", "env"),
-    [
-        ("provision-pubsub.sh", {"DISPATCH_PUSH_BASE_URL": "http://dispatch:8080"}),
-        ("provision-gcs.sh", {"PODSCRIBE_BUCKET": "podscribe-transcripts"}),
-    ],
-)
-def test_provisioning_gives_up_after_its_attempts(script: str, env: dict[str, str]) -> None:
-    closed = free_port()
+BUCKET_ENV = {
+    "PODSCRIBE_ENV": "local",
+    "PODSCRIBE_STORAGE_BACKEND": "s3",
+    "PODSCRIBE_BUCKET": "podscribe-transcripts",
+    "AWS_ACCESS_KEY_ID": "test-access-key",
+    "AWS_SECRET_ACCESS_KEY": "test-secret-key",
+}
+
+
+def test_bucket_provisioning_backs_off_exponentially_then_gives_up() -> None:
     result = run_script(
-        script,
-        env
+        "provision-bucket.sh",
+        BUCKET_ENV
         | {
-            "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{closed}",
-            "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{closed}",
-            "PODSCRIBE_PROJECT_ID": "p",
-            "PODSCRIBE_PUBSUB_TOPIC": "t",
-            "PROVISION_ATTEMPTS": "3",
-            "PROVISION_BACKOFF_SECONDS": "0",
+            "PODSCRIBE_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+            "PROVISION_ATTEMPTS": "4",
+            "PROVISION_BACKOFF_SECONDS": "1",
+            "PROVISION_MAX_DELAY_SECONDS": "2",
         },
     )
     assert result.returncode == 1
-    assert result.stderr.count("Failed to connect") == 3, result.stderr
-    assert "gave up" in result.stderr
-    assert "after 3 attempts (last: 000)" in result.stderr
+    assert result.stderr.count("Could not connect to the endpoint URL") == 4, result.stderr
+    # 1 s, doubled, capped at 2 s; no pointless sleep after the last try.
+    assert "try 1 of 4 failed; retrying in 1s" in result.stderr
+    assert "try 2 of 4 failed; retrying in 2s" in result.stderr
+    assert "try 3 of 4 failed; retrying in 2s" in result.stderr
+    assert "try 4 of 4 failed" not in result.stderr
+    assert result.stderr.rstrip().endswith("provision-bucket: gave up after 4 tries")
+
+
+def test_a_broken_bucket_configuration_fails_at_once() -> None:
+    result = run_script(
+        "provision-bucket.sh",
+        BUCKET_ENV
+        | {
+            "PODSCRIBE_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+            "PODSCRIBE_BUCKET": "Not_A_Bucket",  # not an S3 bucket name: no try can succeed
+            "PROVISION_ATTEMPTS": "5",
+        },
+    )
+    assert result.returncode == 2
+    assert "configuration refused" in result.stderr
+    assert "is not an S3 bucket name" in result.stderr
+    assert "retrying in" not in result.stderr
+
+
+def test_the_init_wait_gives_up_after_its_budget_naming_what_it_waited_for() -> None:
+    closed = free_port()
+    result = run_script(
+        "wait-for.sh", {"WAIT_FOR": f"127.0.0.1:{closed}", "WAIT_SECONDS": "2"}, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr.count(f"127.0.0.1:{closed}: ") >= 2, result.stderr  # not one check
+    assert "gave up after" in result.stderr
+
+
+def test_the_init_wait_waits_for_a_server_that_comes_up_late() -> None:
+    port = free_port()
+    waiting = subprocess.Popen(
+        [SH, str(SCRIPTS / "wait-for.sh")],
+        env={
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "WAIT_FOR": f"127.0.0.1:{port}",
+            "WAIT_SECONDS": "60",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert waiting.stderr is not None
+        first_refusal = waiting.stderr.readline()  # it has tried, and failed, at least once
+        assert f"127.0.0.1:{port}" in first_refusal
+        server = ThreadingHTTPServer(("127.0.0.1", port), RefusingHandler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            stdout, _ = waiting.communicate(timeout=60)
+        finally:
+            server.shutdown()
+            server.server_close()
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
+    assert waiting.returncode == 0
+    assert f"wait-for: 127.0.0.1:{port} reachable after" in stdout
 
 
 class RefusingHandler(BaseHTTPRequestHandler):
@@ -173,6 +241,15 @@ class RefusingHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._refuse()
 
+    def do_HEAD(self) -> None:
+        type(self).requests += 1
+        self.send_response(400)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        self._refuse()
+
     def do_PUT(self) -> None:
         self._refuse()
 
@@ -180,16 +257,17 @@ class RefusingHandler(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_refused_provisioning_request_fails_at_once() -> None:
+def test_a_refused_bucket_request_fails_at_once() -> None:
+    """A 4xx from the S3 API (here 400 to everything) is not retried."""
+    RefusingHandler.requests = 0
     server = ThreadingHTTPServer(("127.0.0.1", 0), RefusingHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         result = run_script(
-            "provision-gcs.sh",
-            {
-                "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{server.server_port}",
-                "PODSCRIBE_PROJECT_ID": "p",
-                "PODSCRIBE_BUCKET": "Bad_Name",
+            "provision-bucket.sh",
+            BUCKET_ENV
+            | {
+                "PODSCRIBE_S3_ENDPOINT_URL": f"http://127.0.0.1:{server.server_port}",
                 "PROVISION_ATTEMPTS": "5",
                 "PROVISION_BACKOFF_SECONDS": "0",
             },
@@ -197,21 +275,24 @@ def test_a_refused_provisioning_request_fails_at_once() -> None:
     finally:
         server.shutdown()
         server.server_close()
-    assert result.returncode == 1
-    assert RefusingHandler.requests == 1  # a 4xx is not retried
-    assert "refused (HTTP 400)" in result.stderr
-    assert "bad name" in result.stderr
+    assert result.returncode == 2, result.stderr
+    assert "refused; not retrying" in result.stderr
+    assert RefusingHandler.requests <= 2  # HEAD, then at most the CREATE: one try
+    assert "retrying in" not in result.stderr
 
 
 def required_variables(script: Path) -> set[str]:
-    return set(re.findall(r'^: "\$\{([A-Z_]+):\?', script.read_text(), flags=re.MULTILINE))
+    return set(re.findall(r'^: "\$\{([A-Z0-9_]+):\?', script.read_text(), flags=re.MULTILINE))
 
 
 def test_every_script_gets_the_variables_it_requires(rendered: list[dict[str, Any]]) -> None:
-    scripts = configmap_named(rendered, "podscribe-scripts")["data"]
+    scripts = (
+        configmap_named(rendered, "podscribe-scripts")["data"]
+        | configmap_named(rendered, "podscribe-wait")["data"]
+    )
     assert set(scripts) == {path.name for path in SCRIPTS.glob("*.sh")}
     runs: dict[str, list[str]] = {}
-    for document in rendered:
+    for document in [*rendered, launched_manifest()]:
         spec = document.get("spec", {})
         if document["kind"] == "CronJob":
             spec = spec["jobTemplate"]["spec"]
@@ -228,10 +309,17 @@ def test_every_script_gets_the_variables_it_requires(rendered: list[dict[str, An
             missing = required_variables(SCRIPTS / name) - given
             assert not missing, f"{document['metadata']['name']} runs {name} without {missing}"
             runs.setdefault(name, []).append(document["metadata"]["name"])
-    assert runs == {
+    assert {name: sorted(names) for name, names in runs.items()} == {
         "migrate.sh": ["dispatch", "submit", "sweep"],
-        "provision-pubsub.sh": ["provision-pubsub"],
-        "provision-gcs.sh": ["provision-gcs"],
+        "wait-for.sh": ["dispatch", "podscribe-${JOB_ID}", "submit", "sweep"],
+        "provision-bucket.sh": ["provision-bucket"],
         "sweep-trigger.sh": ["sweep-trigger"],
     }
-    assert required_variables(SCRIPTS / "provision-pubsub.sh") >= {"PUBSUB_EMULATOR_HOST"}
+    assert required_variables(SCRIPTS / "provision-bucket.sh") >= {"PODSCRIBE_S3_ENDPOINT_URL"}
+
+
+def launched_manifest() -> dict[str, Any]:
+    """The job template as a document (the launcher fills in the name; the wait is the same)."""
+    template = TEMPLATE.read_text(encoding="utf-8").replace("${JOB_NAME}", "podscribe-${JOB_ID}")
+    document: dict[str, Any] = yaml.safe_load(template)
+    return document

@@ -1,10 +1,12 @@
 # syntax=docker/dockerfile:1
 #
-# The application image of the k3s profile: submit, dispatch and sweep under
-# functions-framework, and the migrations (`python -m podscribe.db migrate`). Cloud Functions
-# builds the same code from the deploy bundles in GCP; here one image serves every target.
+# The application image of the k3s profile: submit and sweep under functions-framework,
+# dispatch (`python -m podscribe.jobs.stream_consumer`), the migrations and the bucket Job.
+# Cloud Functions builds the same code from the deploy bundles in GCP; here one image serves
+# every target.
 # Build from the repository root:
-#   docker build -f local_emulators/k3s/images/functions.Dockerfile -t podscribe-functions:dev .
+#   docker build -f local_emulators/k3s/images/functions.Dockerfile \
+#     -t registry.localhost:5000/podscribe-functions:dev .
 FROM python:3.11.10-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

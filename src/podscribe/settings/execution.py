@@ -206,6 +206,14 @@ class LocalProfileSettings(SettingsGroup):
         validation_alias=variable("PODSCRIBE_LOCAL_GCS_PORT"),
         description="Local profile: fake-gcs-server's port.",
     )
+    local_s3_port: int = Field(
+        9000,
+        ge=1,
+        le=65535,
+        validation_alias=variable("PODSCRIBE_LOCAL_S3_PORT"),
+        description="Local profile, `--stack selfhosted`: port of moto's S3 server (the "
+        "stand-in for MinIO, whose server cannot be installed from a package registry).",
+    )
     local_postgres_port: int = Field(
         5433,
         ge=1,
