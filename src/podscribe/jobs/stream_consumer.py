@@ -338,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         StreamConsumer(engine, settings, launcher_for(settings), name=args.name).run(stop)
     except PodscribeError as error:
+        # The code is the whole story (a settings or database fault): no traceback.
         log.error("the wake-up consumer could not run", extra={"code": error.code})  # noqa: TRY400
         return 1
     except redis_lib.RedisError as error:

@@ -71,7 +71,7 @@ class RenderOptions:
         for label, name in pairs:
             if not isinstance(label, str) or not isinstance(name, str):
                 # ValueError, not TypeError: like every other bad option, the API answers 422.
-                raise ValueError(  # noqa: TRY004
+                raise ValueError(  # noqa: TRY004 - a 422 like every bad option, see above
                     "speaker_names must map speaker labels to names (strings)"
                 )
             cleaned = clean_name(name)
