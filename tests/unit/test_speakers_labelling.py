@@ -27,6 +27,21 @@ def test_a_segment_spanning_a_turn_change_splits_at_the_word_boundary() -> None:
     assert all(s.avg_logprob == -0.2 for s in labelled)
 
 
+def test_split_text_keeps_words_apart_as_the_engine_stores_them() -> None:
+    # podscribe.transcription.engine strips each word: no leading space to join on.
+    words = tuple(
+        Word(start, end, text, 0.9)
+        for start, end, text in [(0.1, 0.5, "Hello"), (0.6, 1.9, "there."), (2.1, 2.6, "Hi"),
+                                 (2.7, 3.0, "you.")]
+    )  # fmt: skip
+    segment = Segment(0.0, 3.2, "Hello there. Hi you.", words)
+
+    labelled = label_segments([segment], TWO_TURNS)
+
+    assert [s.text for s in labelled] == ["Hello there.", "Hi you."]
+    assert " ".join(s.text for s in labelled).split() == segment.text.split()
+
+
 def test_a_segment_within_one_turn_keeps_its_text_and_bounds() -> None:
     segment = Segment(2.2, 4.0, "Only me.", _words((2.3, 2.8, "Only"), (2.9, 3.5, "me.")))
     (labelled,) = label_segments([segment], TWO_TURNS)

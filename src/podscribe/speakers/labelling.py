@@ -60,8 +60,13 @@ def label_segments(segments: Sequence[Segment], turns: Sequence[SpeakerTurn]) ->
 
 
 def _text(words: Sequence[Word]) -> str:
-    """The words' text joined as Whisper spells them (each carries its leading space)."""
-    return "".join(word.text for word in words).strip()
+    """The words' text, one space between words.
+
+    The engine stores words stripped (``podscribe.transcription.engine``); joining them with
+    nothing ran every split segment's words together, which the real-speech benchmark read as
+    a WER of 0.18 instead of 0.06. Words that still carry Whisper's leading space join the same.
+    """
+    return " ".join(text for word in words if (text := word.text.strip()))
 
 
 class _TurnFinder:
