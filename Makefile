@@ -6,7 +6,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: install lock system demo test lint bench bundles down clean
+.PHONY: install lock system demo test drills lint bench bundles down clean
 
 # Packages come from the lock (requirements/dev.txt: every extra plus the dev tools, each pinned
 # with PyPI's hashes), then the project itself without resolving anything.
@@ -33,7 +33,11 @@ demo: install system
 	$(PY) -m local_emulators demo
 
 test: install system
-	$(VENV)/bin/nox --no-venv -s lint tests
+	$(VENV)/bin/nox --no-venv -s lint tests drills
+
+# Faults broken for real and the table of what was observed (docs/reliability.md).
+drills: install system
+	$(VENV)/bin/nox --no-venv -s drills
 
 lint: install
 	$(VENV)/bin/nox --no-venv -s lint

@@ -1,6 +1,6 @@
-"""Sessions: lint, tests, bench, bundles, checkov (checkov_k3s: only the k3s manifests).
+"""Sessions: lint, tests, drills, bench, bundles, checkov (checkov_k3s: only the k3s manifests).
 
-`make test` runs ``nox --no-venv -s lint tests`` inside the project's virtual environment:
+`make test` runs ``nox --no-venv -s lint tests drills`` inside the project's virtual environment:
 one environment keeps CI fast (faster-whisper and the Google libraries install once).
 checkov is the exception: it pins old versions of shared libraries, so it gets a venv of
 its own.
@@ -8,12 +8,14 @@ its own.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "tests", "drills"]
 nox.options.reuse_existing_virtualenvs = True
 
 LINTED = [
@@ -49,6 +51,47 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The whole suite: unit and integration, against real services."""
     session.run(sys.executable, "-m", "pytest", *session.posargs)
+
+
+DRILLS_DIR = Path("tests") / "drills"
+SOAK = DRILLS_DIR / "test_soak.py"
+DRILL_REPORTS = Path("build") / "drills"
+
+
+@nox.session(venv_backend="none")
+def drills(session: nox.Session) -> None:
+    """Faults broken for real (tests/drills), then the table of what each drill observed.
+
+    The soak (ten minutes of polling clients, mostly waiting) runs beside the other drills in
+    a pytest of its own, so the session lasts about as long as the soak. Arguments go to the
+    other drills' pytest (``nox -s drills -- -k redis``); ``--no-soak`` leaves the soak out.
+    """
+    args = list(session.posargs)
+    with_soak = "--no-soak" not in args
+    args = [arg for arg in args if arg != "--no-soak"]
+    shutil.rmtree(DRILL_REPORTS, ignore_errors=True)
+    DRILL_REPORTS.mkdir(parents=True)
+    soak = None
+    soak_log = DRILL_REPORTS / "soak.log"
+    if with_soak:
+        with soak_log.open("wb") as log:
+            soak = subprocess.Popen(
+                [sys.executable, "-m", "pytest", "--drills", "-p", "no:cacheprovider", str(SOAK)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+    try:
+        # Not session.run: its result does not tell a failed pytest from a passed one.
+        others = subprocess.call(
+            [sys.executable, "-m", "pytest", "--drills", str(DRILLS_DIR), f"--ignore={SOAK}", *args]
+        )
+    finally:
+        soak_code = soak.wait() if soak is not None else 0
+    if soak is not None:
+        session.log(f"the soak's pytest ({soak_log}):\n{soak_log.read_text()[-6000:]}")
+    session.run(sys.executable, "-m", "tests.drills.report", success_codes=[0, 1])
+    if others != 0 or soak_code != 0:
+        session.error(f"drills failed (pytest exit {others}, soak {soak_code}); see the table")
 
 
 @nox.session(venv_backend="none")

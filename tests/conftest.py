@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -17,6 +18,22 @@ from podscribe.settings import Settings, load_settings
 from tests.services import free_port, missing_service, throwaway_database
 
 TEST_PROJECT = "podscribe-test"
+DRILLS = Path(__file__).parent / "drills"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--drills",
+        action="store_true",
+        help="collect tests/drills (faults broken for real, `nox -s drills`), not the suite",
+    )
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The drills run on their own (`nox -s drills`), never inside the suite."""
+    if collection_path == DRILLS and not config.getoption("--drills"):
+        return True
+    return None
 
 # CI is reproducible: under CI=true every hypothesis test tries the same examples each run
 # (derandomized, no example database carried between runs); tests keep their own bounds.
