@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,11 +12,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def figures(request: pytest.FixtureRequest) -> Iterator[Recorder]:
+def figures(request: pytest.FixtureRequest) -> Recorder:
     """``figures(drill, broken, bound)`` -> a row whose ``observed`` the drill fills in."""
     recorder = Recorder()
     request.node.stash[RECORDER] = recorder
-    yield recorder
+    return recorder
 
 
 RECORDER = pytest.StashKey[Recorder]()

@@ -186,7 +186,7 @@ def test_windows_decode_what_one_window_over_the_whole_episode_would(
 def test_windows_hold_whole_batches_of_the_chunks_one_call_would_make(
     two_and_a_half_minutes: tuple[np.ndarray, str],
 ):
-    from podscribe.transcription.windows import plan_windows, speech_chunks
+    from podscribe.transcription.windows import plan_windows, plan_windows_from, speech_chunks
 
     audio, _ = two_and_a_half_minutes
     vad = VAD
@@ -204,8 +204,30 @@ def test_windows_hold_whole_batches_of_the_chunks_one_call_would_make(
     # Later stretches restart VAD: a chunk's edges may move by a frame (32 ms), no more.
     for ours, theirs in zip(planned, whole, strict=True):
         assert abs(ours[0][0] - theirs[0][0]) <= 512 and abs(ours[-1][1] - theirs[-1][1]) <= 512
-    resumed = list(plan_windows(audio, plans[1].start, window_seconds=45, batch_size=2, **vad))
-    assert [plan.chunks for plan in resumed] == [plan.chunks for plan in plans[1:]]
+    # A resumed attempt plans from a window's start: the same windows as the pass from 0, from
+    # every window on (planning afresh there could move an edge by a VAD frame).
+    for index, plan in enumerate(plans):
+        resumed = list(plan_windows_from(audio, plan.start, window_seconds=45, batch_size=2, **vad))
+        assert resumed == plans[index:]
+    # At a point that is no window's start (other settings on an earlier attempt): from there.
+    odd = plans[1].start + 1600
+    afresh = list(plan_windows_from(audio, odd, window_seconds=45, batch_size=2, **vad))
+    assert afresh[0].start == odd and afresh[-1].end == len(audio)
+
+
+def test_a_resumed_attempt_plans_the_windows_of_one_pass_on_real_speech():
+    """Real speech (VAD's state matters there; espeak's even pauses hid it): the windows from
+    each window's start are the ones the pass from the start made, chunk edges and all."""
+    from podscribe.transcription.windows import plan_windows, plan_windows_from
+    from tests.fakes.realspeech import build_episode, load_utterances
+
+    episode = build_episode("resume", load_utterances()[:16], seed=7, pauses=(0.5, 2.0))
+    audio = episode.samples.astype(np.float32)
+    plans = list(plan_windows(audio, 0, window_seconds=30, batch_size=2, **VAD))
+    assert len(plans) >= 3
+    for index, plan in enumerate(plans):
+        resumed = plan_windows_from(audio, plan.start, window_seconds=30, batch_size=2, **VAD)
+        assert list(resumed) == plans[index:]
 
 
 def test_a_window_is_about_as_long_as_asked_in_whole_batches(

@@ -42,7 +42,7 @@ from podscribe.transcription.windows import (
     WindowPlan,
     cut_point,
     fixed_chunks,
-    plan_windows,
+    plan_windows_from,
 )
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ class Transcriber:
         """Where the windows start and end (samples), with their chunks when planned."""
         guards = self.config.guards
         if self.config.batch_size > 0 and self.config.vad_filter:
-            for plan in plan_windows(
+            for plan in plan_windows_from(
                 audio,
                 first,
                 window_seconds=window_seconds,

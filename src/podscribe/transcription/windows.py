@@ -18,6 +18,7 @@ batches of those chunks, and the next window starts exactly where its first chun
 from __future__ import annotations
 
 import collections
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ __all__ = [
     "cut_point",
     "fixed_chunks",
     "plan_windows",
+    "plan_windows_from",
     "speech_chunks",
 ]
 
@@ -114,6 +116,44 @@ def plan_windows(
         end = pending[0][0][0] if pending else scanned
         yield WindowPlan(start=position, end=end, chunks=taken)
         position = end
+
+
+def plan_windows_from(
+    audio: np.ndarray,
+    resume: int,
+    *,
+    window_seconds: float,
+    batch_size: int,
+    min_silence_ms: int,
+    speech_pad_ms: int,
+) -> Iterator[WindowPlan]:
+    """The windows one pass from the episode's start makes, from the one starting at ``resume``.
+
+    Planning afresh at a window's end is not the same: Silero VAD carries state from frame to
+    frame and each stretch is scanned from where the last one left off, so a plan begun at a
+    later window's start can move chunk edges by a frame, and Whisper reads the words at those
+    edges differently (a job resumed from its second checkpoint did not match a run that went
+    through). So the plan is replayed from the start (VAD only, nothing decoded) up to
+    ``resume``. Where ``resume`` is no window's start (the window or batch settings changed
+    between attempts), planning begins afresh there.
+    """
+    plan_from = functools.partial(
+        plan_windows,
+        audio,
+        window_seconds=window_seconds,
+        batch_size=batch_size,
+        min_silence_ms=min_silence_ms,
+        speech_pad_ms=speech_pad_ms,
+    )
+    replayed = plan_from(0)
+    for plan in replayed:
+        if plan.start == resume:
+            yield plan
+            yield from replayed
+            return
+        if plan.start > resume:
+            break
+    yield from plan_from(resume)
 
 
 def speech_chunks(
