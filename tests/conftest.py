@@ -35,6 +35,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
         return True
     return None
 
+
 # CI is reproducible: under CI=true every hypothesis test tries the same examples each run
 # (derandomized, no example database carried between runs); tests keep their own bounds.
 hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)

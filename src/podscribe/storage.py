@@ -118,9 +118,18 @@ class TranscriptStore:
         self._retrying("create bucket", self._backend.ensure_bucket)
 
     def put(self, name: str, data: bytes | str, content_type: str) -> str:
-        """Write an object (whole; overwrites). Returns its name."""
+        """Write an object (whole; overwrites). Returns its name.
+
+        Raises:
+            StorageError: storage kept failing, or the bucket does not exist (not provisioned
+                yet, or lost with its server): a write has no missing object to report, so
+                "not found" here is storage being unavailable, never ``FileNotFoundError``.
+        """
         payload = data.encode("utf-8") if isinstance(data, str) else data
-        self._retrying(f"upload {name}", lambda: self._backend.put(name, payload, content_type))
+        try:
+            self._retrying(f"upload {name}", lambda: self._backend.put(name, payload, content_type))
+        except FileNotFoundError as error:
+            raise StorageError(f"upload {name}: the bucket does not exist: {error}") from error
         return name
 
     def get(self, name: str) -> bytes:

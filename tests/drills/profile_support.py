@@ -198,6 +198,8 @@ def profile_environment(state_dir: Path, database_url: str, **overrides: str) ->
         "PODSCRIBE_REDIS_URL": REDIS_URL,
         "PODSCRIBE_PROJECT_ID": f"podscribe-drill-{uuid.uuid4().hex[:6]}",
         "PODSCRIBE_ENV": "local",
+        # Counters of its own on the shared Redis: every drill's requests come from 127.0.0.1.
+        "PODSCRIBE_RATE_LIMIT_PREFIX": f"drill:{uuid.uuid4().hex[:12]}:",
     }
     for name in PORT_VARIABLES:
         environment[f"PODSCRIBE_LOCAL_{name}_PORT"] = str(free_port())

@@ -30,7 +30,8 @@ from podscribe.settings import Settings, env_name, load_settings
 from podscribe.storage import TranscriptStore
 from tests.conftest import TEST_PROJECT
 from tests.fakes.speech import make_episode
-from tests.integration.test_dispatch_pubsub import eventually, log_entries, start_function
+from tests.integration.dispatch_support import start_function
+from tests.integration.test_dispatch_pubsub import eventually, log_entries
 from tests.integration.test_vertex_job import word_error_rate
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

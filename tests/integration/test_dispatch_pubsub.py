@@ -11,13 +11,11 @@ from __future__ import annotations
 import base64
 import json
 import os
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,7 +25,7 @@ from google.cloud import aiplatform_v1, pubsub_v1
 from google.protobuf import duration_pb2
 from sqlalchemy.engine import Engine
 
-from local_emulators.processes import Started, port_open, start_process, stop_group, wait_until
+from local_emulators.processes import Started, stop_group
 from podscribe import jobs
 from podscribe.db import create_db_engine, transaction
 from podscribe.errors import public_message
@@ -37,11 +35,15 @@ from podscribe.settings import Settings, load_settings
 from tests.conftest import TEST_PROJECT
 from tests.fakes.jobs import mark_resolved
 from tests.fakes.vertex import UNAVAILABLE, FakeVertex
-from tests.services import free_port, throwaway_database
+from tests.integration.dispatch_support import (
+    create_push_subscription,
+    push_endpoint,
+    start_function,
+)
+from tests.services import throwaway_database
 
 pytestmark = pytest.mark.timeout(180)
 
-ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "us-central1-docker.pkg.dev/podscribe-test/podscribe/vertex-job:test"
 SERVICE_ACCOUNT = "vertex-job@podscribe-test.iam.gserviceaccount.com"
 MAX_ATTEMPTS = 5  # Pub/Sub's smallest max_delivery_attempts: the two limits agree
@@ -60,35 +62,6 @@ class Stack:
     jobs_topic: str
     sweep_topic: str
     dead_letters: str  # a pull subscription on the dead-letter topic
-
-
-def start_function(
-    name: str, target: str, env: dict[str, str], log_dir: Path
-) -> tuple[Started, int]:
-    port = free_port()
-    started = start_process(
-        name,
-        [
-            sys.executable,
-            "-m",
-            "functions_framework",
-            "--target",
-            target,
-            "--source",
-            str(ROOT / "functions" / "dispatch" / "main.py"),
-            "--signature-type",
-            "cloudevent",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        log_path=log_dir / f"{name}.log",
-        env={**env, "PORT": str(port)},
-        cwd=ROOT,
-    )
-    wait_until(name, lambda: port_open("127.0.0.1", port), timeout=60, started=started)
-    return started, port
 
 
 @pytest.fixture(scope="module")
@@ -135,35 +108,23 @@ def stack(
             publisher.create_topic(name=publisher.topic_path(TEST_PROJECT, topic))
         publisher.create_topic(name=dead_topic)
         subscriber.create_subscription(name=dead_letters, topic=dead_topic)
-        subscriber.create_subscription(
-            request={
-                "name": subscriber.subscription_path(TEST_PROJECT, f"{jobs_topic}-dispatch"),
-                "topic": publisher.topic_path(TEST_PROJECT, jobs_topic),
-                "push_config": {
-                    "push_endpoint": f"http://127.0.0.1:{dispatch_port}"
-                    f"/projects/{TEST_PROJECT}/topics/{jobs_topic}"
-                },
-                "ack_deadline_seconds": 60,
-                "retry_policy": {
-                    "minimum_backoff": duration_pb2.Duration(seconds=1),
-                    "maximum_backoff": duration_pb2.Duration(seconds=10),
-                },
-                "dead_letter_policy": {
-                    "dead_letter_topic": dead_topic,
-                    "max_delivery_attempts": MAX_ATTEMPTS,
-                },
-            }
+        create_push_subscription(
+            subscriber,
+            TEST_PROJECT,
+            jobs_topic,
+            f"{jobs_topic}-dispatch",
+            dispatch_port,
+            retry_policy={
+                "minimum_backoff": duration_pb2.Duration(seconds=1),
+                "maximum_backoff": duration_pb2.Duration(seconds=10),
+            },
+            dead_letter_policy={
+                "dead_letter_topic": dead_topic,
+                "max_delivery_attempts": MAX_ATTEMPTS,
+            },
         )
-        subscriber.create_subscription(
-            request={
-                "name": subscriber.subscription_path(TEST_PROJECT, f"{sweep_topic}-sweep"),
-                "topic": publisher.topic_path(TEST_PROJECT, sweep_topic),
-                "push_config": {
-                    "push_endpoint": f"http://127.0.0.1:{sweep_port}"
-                    f"/projects/{TEST_PROJECT}/topics/{sweep_topic}"
-                },
-                "ack_deadline_seconds": 60,
-            }
+        create_push_subscription(
+            subscriber, TEST_PROJECT, sweep_topic, f"{sweep_topic}-sweep", sweep_port
         )
         try:
             yield Stack(
@@ -172,7 +133,7 @@ def stack(
                 vertex,
                 dispatch,
                 sweep,
-                f"http://127.0.0.1:{dispatch_port}/projects/{TEST_PROJECT}/topics/{jobs_topic}",
+                push_endpoint(TEST_PROJECT, jobs_topic, dispatch_port),
                 jobs_topic,
                 sweep_topic,
                 dead_letters,

@@ -94,6 +94,15 @@ def test_missing_objects_are_file_not_found(store: TranscriptStore) -> None:
         store.stream(missing)  # before the first chunk is asked for
 
 
+def test_a_write_to_a_missing_bucket_is_a_storage_error(
+    bucket_settings: Callable[[str], Settings],
+) -> None:
+    # Not FileNotFoundError: the job would fail as an internal error instead of retrying.
+    store = TranscriptStore(bucket_settings(f"gone-{uuid.uuid4().hex[:10]}"), attempts=1)
+    with pytest.raises(StorageError, match="bucket does not exist"):
+        store.put("transcripts/j/transcript.txt", b"x", "text/plain")
+
+
 def test_ensure_bucket_twice_is_harmless(store: TranscriptStore) -> None:
     store.put("a", b"x", "text/plain")
     store.ensure_bucket()

@@ -18,6 +18,7 @@ from podscribe.api.validation import (
 )
 from podscribe.errors import (
     EpisodeLinkError,
+    InvalidLineLimitsError,
     InvalidRequestError,
     NotAnEpisodeError,
     NotApplePodcastsError,
@@ -171,6 +172,45 @@ def test_transcript_queries(args: dict[str, str], expected: tuple[str, bool]) ->
 def test_bad_transcript_queries(args: dict[str, str]) -> None:
     with pytest.raises(InvalidRequestError):
         parse_transcript_query(args)
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        ({"max_line_chars": "-12618"}, InvalidRequestError, "whole number, not"),
+        ({"max_line_chars": "2788420301"}, InvalidLineLimitsError, "from 16 to 200"),
+        ({"max_lines": "9" * 5000}, InvalidLineLimitsError, "from 1 to 4"),
+        ({"max_lines": "2.5"}, InvalidRequestError, "whole number, not"),
+        ({"max_lines": "-"}, InvalidRequestError, "whole number, not"),
+    ],
+)
+def test_a_whole_number_out_of_range_is_422_however_long(
+    args: dict[str, str], error: type[PodscribeError], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        parse_transcript_query(args)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("speakers_expected", 0, "whole number from 1 to 10"),
+        ("speakers_expected", 2.5, "whole number from 1 to 10"),
+        ("speakers_expected", "3", "whole number from 1 to 10"),
+        ("speakers", 1, "true or false"),
+        ("force", "yes", "true or false"),
+    ],
+)
+def test_fields_that_are_not_strings_say_what_they_are(
+    field: str, value: object, message: str
+) -> None:
+    with pytest.raises(InvalidRequestError, match=message):
+        parse_submit_request(post_json({"url": URL, field: value}), SETTINGS)
+
+
+def test_a_whole_float_is_an_integer_as_json_schema_says() -> None:
+    submission = parse_submit_request(post_json({"url": URL, "speakers_expected": 3.0}), SETTINGS)
+    assert submission.speakers_expected == 3 and isinstance(submission.speakers_expected, int)
 
 
 def request_from(remote: str, forwarded: str | None = None) -> Request:

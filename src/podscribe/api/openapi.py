@@ -4,7 +4,7 @@ Generated, not written: ``paths`` from the route table (:data:`podscribe.api.rou
 ``components.schemas`` from the pydantic models (:mod:`podscribe.api.models`; OpenAPI 3.1 is
 JSON Schema 2020-12, which is what pydantic writes), and the error codes listed with each
 status from the errors themselves. Schemathesis runs it against the live API in
-``tests/integration/test_openapi_conformance.py``, which keeps the two in agreement.
+``tests/drills/test_hostile_input.py``, which keeps the two in agreement.
 """
 
 from __future__ import annotations
@@ -155,6 +155,9 @@ def _reply(reply: Reply) -> dict[str, Any]:
         }
     if headers:
         rendered["headers"] = headers
+    links = _links(reply)
+    if links:
+        rendered["links"] = links
     if reply.model is not None:
         media = PROBLEM_CONTENT_TYPE if reply.model is Problem else "application/json"
         rendered["content"] = {media: {"schema": {"$ref": _REF.format(model=reply.model.__name__)}}}
@@ -163,6 +166,32 @@ def _reply(reply: Reply) -> dict[str, Any]:
             media: {"schema": dict(reply.content_schema)} for media in reply.content_types
         }
     return rendered
+
+
+def _links(reply: Reply) -> dict[str, Any]:
+    """OpenAPI ``links`` of an answer: the operations the ids in its body address.
+
+    A job (submitted, fetched or renamed) leads to every operation on
+    ``/v1/transcriptions/{job_id}``; a new share link to its revocation. Clients and
+    schemathesis' stateful tests follow them from one call to the next.
+    """
+    if reply.model is Job:
+        return {
+            route.operation_id: {
+                "operationId": route.operation_id,
+                "parameters": {"job_id": "$response.body#/id"},
+            }
+            for route in ROUTES
+            if route.documented and route.path_parameters == ["job_id"]
+        }
+    if reply.model is ShareLink:
+        return {
+            "revokeShareLink": {
+                "operationId": "revokeShareLink",
+                "parameters": {"job_id": "$request.path.job_id", "link_id": "$response.body#/id"},
+            }
+        }
+    return {}
 
 
 def _query(parameter: Parameter, where: str = "query") -> dict[str, Any]:

@@ -114,6 +114,15 @@ class SubmitRequest(BaseModel):
     def _strip_url(cls, url: str) -> str:
         return url.strip()
 
+    @field_validator("speakers_expected", mode="before")
+    @classmethod
+    def _whole_speakers(cls, value: object) -> object:
+        """``3.0`` is the integer 3 in JSON Schema (and so in the OpenAPI document): taken as
+        such; any other float is still refused by the strict model."""
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
     @field_validator("language")
     @classmethod
     def _lower_language(cls, language: str | None) -> str | None:

@@ -278,12 +278,12 @@ ROUTES: tuple[Route, ...] = (
             ),
             Parameter(
                 "max_line_chars",
-                {"type": "integer"},
+                {"type": "integer", "minimum": 0},
                 "The longest caption line (srt, vtt); the format's default when absent.",
             ),
             Parameter(
                 "max_lines",
-                {"type": "integer"},
+                {"type": "integer", "minimum": 0},
                 "Lines per caption (srt, vtt); the format's default when absent.",
             ),
         ),

@@ -226,6 +226,14 @@ _FIELD_RULES = {
 }
 
 
+_NOT_STRINGS = {
+    "speakers_expected": "'speakers_expected' must be a whole number from 1 to 10 when given",
+    "speakers": "'speakers' must be true or false",
+    "force": "'force' must be true or false",
+}
+"""The fields that are not strings, whatever pydantic found wrong with them."""
+
+
 def _field_message(problem: ErrorDetails) -> str:
     name = str(problem["loc"][0]) if problem["loc"] else "body"
     kind = problem["type"]
@@ -236,6 +244,8 @@ def _field_message(problem: ErrorDetails) -> str:
         return f"'{name}' is longer than {MAX_URL_LENGTH} characters"
     if name == "url":
         return "'url' is required: an Apple Podcasts episode link"
+    if name in _NOT_STRINGS:
+        return _NOT_STRINGS[name]
     if kind in {"string_type", "string_too_short"} or not isinstance(given, str) or not given:
         return f"'{name}' must be a non-empty string when given"
     return _FIELD_RULES.get(name, f"'{name}' is invalid: {problem['msg']}")
@@ -269,16 +279,21 @@ def parse_transcript_query(args: dict[str, str]) -> TranscriptQuery:
     )
 
 
-_WHOLE_NUMBER = re.compile(r"[0-9]{1,6}")
+_WHOLE_NUMBER = re.compile(r"[0-9]+")
+_OUT_OF_ANY_RANGE = 10**9
+"""What a limit of 10 digits or more is judged as: out of every range whatever its digits
+(never converted digit by digit)."""
 
 
 def _line_limit(args: dict[str, str], name: str) -> int | None:
+    """A line limit as a whole number (0, 1, 2, ...) of any size: ``RenderOptions`` judges
+    the range (422); only what is not a whole number is 400."""
     text = args.get(name)
     if text is None:
         return None
     if not _WHOLE_NUMBER.fullmatch(text):
         raise InvalidRequestError(f"{name} must be a whole number, not {text!r:.20}")
-    return int(text)
+    return int(text) if len(text) < 10 else _OUT_OF_ANY_RANGE
 
 
 def client_ip(request: Request, proxy_hops: int) -> str:
