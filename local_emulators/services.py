@@ -4,10 +4,12 @@ otherwise start private ones in the state folder."""
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -91,10 +93,34 @@ def _as_postgres_user(argv: list[str]) -> list[str]:
     return argv
 
 
+def _reachable_data_dir(data_dir: Path) -> Path:
+    """Where the cluster's files can live: ``data_dir`` unless we are root and the
+    ``postgres`` account (the one the server runs as) cannot reach it.
+
+    The state folder is owner-only (0700), so as root a cluster inside it could never start
+    (initdb failed with "permission denied"). Then the cluster lives in a folder of the
+    ``postgres`` account's own under the system's temporary folder, one per ``data_dir``.
+    """
+    if os.geteuid() != 0:
+        return data_dir
+    reachable = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "test", "-x", str(data_dir.parent)],
+        check=False,
+        capture_output=True,
+    )
+    if reachable.returncode == 0:
+        return data_dir
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+    moved = Path(tempfile.gettempdir()) / f"podscribe-postgres-{digest}"
+    moved.mkdir(mode=0o700, exist_ok=True)
+    return moved
+
+
 def start_private_postgres(
     data_dir: Path, port: int, log_path: Path
 ) -> tuple[Started, list[str], str]:
     """initdb (first time) and start a private cluster on 127.0.0.1:``port`` with trust auth."""
+    data_dir = _reachable_data_dir(data_dir)
     if not (data_dir / "PG_VERSION").exists():
         data_dir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:

@@ -175,7 +175,23 @@ def wait_for_database(engine: Engine, settings: DatabaseSettings) -> None:
 
 def _is_unreachable(error: BaseException) -> bool:
     """A database that is not up yet: refused, reset, or timed out (the driver's errors)."""
-    return isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError, OSError))
+    return isinstance(
+        error, (sa.exc.OperationalError, sa.exc.InterfaceError, OSError)
+    ) or _server_unavailable(error)
+
+
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "57P")
+"""Connection exceptions, and the server going away or not taking connections yet: 57P01
+admin shutdown, 57P02 crash shutdown, 57P03 "the database system is shutting down" /
+"starting up" / "in recovery mode". pg8000 raises those last ones as ``ProgrammingError``."""
+
+
+def _server_unavailable(error: BaseException) -> bool:
+    """Whether the server answered that it is not available (its SQLSTATE says so)."""
+    orig = getattr(error, "orig", error)
+    fields = orig.args[0] if getattr(orig, "args", None) else None
+    code = fields.get("C") if isinstance(fields, dict) else None
+    return isinstance(code, str) and code.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES)
 
 
 @contextmanager
@@ -190,6 +206,10 @@ def transaction(engine: Engine) -> Iterator[Connection]:
             yield connection
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
         if getattr(error, "connection_invalidated", False) or _is_connect_error(error):
+            raise DatabaseUnavailableError(f"database unavailable: {error.orig}") from error
+        raise
+    except sa.exc.DBAPIError as error:
+        if _server_unavailable(error):  # shutting down, starting up, recovering
             raise DatabaseUnavailableError(f"database unavailable: {error.orig}") from error
         raise
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -14,6 +17,7 @@ from podscribe.db import (
     create_db_engine,
     load_migrations,
     migrate,
+    transaction,
     wait_for_database,
 )
 from podscribe.errors import DatabaseUnavailableError, SettingsError
@@ -108,6 +112,67 @@ def test_waiting_for_an_absent_database_gives_up_naming_it() -> None:
         wait_for_database(engine, settings)
     assert f"PostgreSQL at 127.0.0.1:{port}/podscribe" in str(caught.value)
     assert "gave up after 1.5s" in str(caught.value)
+
+
+_ENCRYPTION_REQUESTS = (80877103, 80877104)  # SSLRequest, GSSENCRequest
+
+
+def _refusing_server(message: str) -> tuple[int, threading.Thread]:
+    """A port that answers each start-up packet as a PostgreSQL that is shutting down (or
+    starting up) does: a FATAL ErrorResponse with SQLSTATE 57P03, then it hangs up."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(30)
+    fields = (
+        b"".join(
+            kind + text.encode() + b"\0"
+            for kind, text in ((b"S", "FATAL"), (b"V", "FATAL"), (b"C", "57P03"), (b"M", message))
+        )
+        + b"\0"
+    )
+    error = b"E" + struct.pack("!i", len(fields) + 4) + fields
+
+    def serve() -> None:
+        with listener:
+            for _ in range(2):  # the pool's connect and its retry at most
+                try:
+                    client, _ = listener.accept()
+                except TimeoutError:
+                    return
+                with client, contextlib.suppress(OSError):
+                    client.settimeout(5)
+                    packets = client.makefile("rb")
+                    while True:  # an SSL or GSS request first is answered "N": no
+                        length, code = struct.unpack("!ii", packets.read(8))
+                        packets.read(length - 8)
+                        if code not in _ENCRYPTION_REQUESTS:
+                            break
+                        client.sendall(b"N")
+                    client.sendall(error)
+                    while client.recv(64):  # until the client hangs up (after Terminate)
+                        pass
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    return listener.getsockname()[1], server
+
+
+@pytest.mark.parametrize(
+    "message", ["the database system is shutting down", "the database system is starting up"]
+)
+def test_a_server_not_taking_connections_is_unavailable_not_an_error(message: str) -> None:
+    # pg8000 raises 57P03 as a ProgrammingError: it used to escape as a 500, not a 503.
+    port, server = _refusing_server(message)
+    settings = load_settings(
+        database_url=f"postgresql://postgres@127.0.0.1:{port}/podscribe", env="test"
+    )
+    engine = create_db_engine(settings)
+    try:
+        with pytest.raises(DatabaseUnavailableError) as caught, transaction(engine) as conn:
+            conn.execute(sa.text("SELECT 1"))
+        assert message in str(caught.value)
+    finally:
+        engine.dispose()
+    server.join(timeout=1)
 
 
 def test_command_line_names_what_it_waited_for() -> None:

@@ -170,6 +170,35 @@ def test_a_lost_wakeup_is_sent_again_by_the_sweep_and_launched_once(
     assert pending(client, stream_settings) == 0
 
 
+def test_a_consumer_whose_group_was_lost_makes_it_again_and_launches_the_wakeup(
+    engine: Engine, stream_settings: Settings, client: redis.Redis
+) -> None:
+    # A Redis restarted with nothing on disk has lost the stream and its group; the sweep's
+    # re-wake makes the stream again, but only the consumer can make its group: it used to
+    # answer NOGROUP forever ("Redis unavailable") and dispatch nothing.
+    launcher = CountingLauncher()
+    consumer = StreamConsumer(engine, stream_settings, launcher, name="only")
+    stop = threading.Event()
+    running = threading.Thread(target=consumer.run, args=(stop,))
+    running.start()
+    try:
+        deadline = time.monotonic() + PATIENCE_SECONDS
+        while not client.exists(stream_settings.wakeup_stream):
+            assert time.monotonic() < deadline, "the consumer never made its group"
+            time.sleep(0.05)
+        client.delete(stream_settings.wakeup_stream)  # the data lost, the consumer still up
+        job = submit(engine)
+        publisher_for(stream_settings).publish(JobMessage(job.id))
+        while not launcher.launched:
+            assert time.monotonic() < deadline, "the wake-up was never launched"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        running.join(timeout=PATIENCE_SECONDS)
+    assert launcher.launched == [job.id]
+    assert pending(client, stream_settings) == 0
+
+
 def _consumer_environment(settings: Settings) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("PODSCRIBE_")}
     database_url = settings.database_url

@@ -24,6 +24,7 @@ re-wakes it. Memory stays bounded by ``PODSCRIBE_WAKEUP_BATCH_SIZE`` entries per
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -141,6 +142,14 @@ class StreamConsumer:
                 self.poll_once()
                 pause = 1.0
             except redis_lib.RedisError as error:
+                if "NOGROUP" in str(error):
+                    # Redis came back without our data (restarted with nothing on disk, a
+                    # replica promoted before the group reached it): make the group again,
+                    # from the stream's beginning, so the sweep's re-wakes are read.
+                    log.warning("the consumer group is gone; creating it again")
+                    with contextlib.suppress(redis_lib.RedisError):
+                        self.ensure_group()
+                        continue
                 log.warning(
                     "Redis unavailable; consuming again shortly",
                     extra={"error": str(error), "pause_seconds": pause},

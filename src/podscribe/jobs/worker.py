@@ -36,6 +36,7 @@ from podscribe import jobs
 from podscribe.db import transaction
 from podscribe.egress.fetcher import DownloadedAudio, SafeFetcher
 from podscribe.errors import (
+    DatabaseUnavailableError,
     JobStateConflictError,
     PodscribeError,
     TranscriptionFailedError,
@@ -223,20 +224,24 @@ class _Work:
         transcript = self._transcript(segments, language, duration, episode)
         with self._timed("upload"):
             objects = self._upload(transcript)
-        with transaction(self.engine) as conn:
-            jobs.succeed(
-                conn,
-                self.job.id,
-                transcript_objects=objects,
-                changes={
-                    "language": language,
-                    "duration_seconds": round(duration, 3),
-                    "transcript_source": "model",
-                    "provenance": None,
-                },
-            )
-            # In the status change's transaction: a succeeded job is always searchable.
-            index_transcript(conn, self.job.id, transcript.segments)
+
+        def succeed() -> None:
+            with transaction(self.engine) as conn:
+                jobs.succeed(
+                    conn,
+                    self.job.id,
+                    transcript_objects=objects,
+                    changes={
+                        "language": language,
+                        "duration_seconds": round(duration, 3),
+                        "transcript_source": "model",
+                        "provenance": None,
+                    },
+                )
+                # In the status change's transaction: a succeeded job is always searchable.
+                index_transcript(conn, self.job.id, transcript.segments)
+
+        self._write("record success", succeed)
         log.info(
             "job succeeded",
             extra={"job_id": self.job.id, "audio_seconds": duration, "timings": self.timings},
@@ -249,8 +254,28 @@ class _Work:
         self.timings[step] = time.perf_counter() - started
 
     def _update(self, **values: object) -> None:
-        with transaction(self.engine) as conn:
-            jobs.update_job_fields(conn, self.job.id, values)
+        def update() -> None:
+            with transaction(self.engine) as conn:
+                jobs.update_job_fields(conn, self.job.id, values)
+
+        self._write("update the job", update)
+
+    def _write(self, what: str, action: Callable[[], T]) -> T:
+        """Write the job's row, waiting out a database outage as start-up would (up to
+        ``PODSCRIBE_DB_WAIT_SECONDS``) while the heartbeat keeps trying to hold the lease.
+
+        Without it a restart of PostgreSQL while a job ran threw the attempt away (the write
+        after decoding, or the final one, failed; so did recording the failure) and the job
+        waited for its lease to lapse before a second attempt did it all again.
+        """
+        return retrying(
+            within_seconds=self.settings.db_wait_seconds,
+            initial_seconds=0.5,
+            max_seconds=5,
+            retry_on=lambda error: isinstance(error, DatabaseUnavailableError),
+            log=log,
+            what=what,
+        )(action)
 
     def _resolve(self) -> Episode:
         """The episode dispatch resolved before the launch, else (older rows) resolved now."""
