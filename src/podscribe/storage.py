@@ -142,15 +142,26 @@ class TranscriptStore:
     def stream(self, name: str) -> Iterator[bytes]:
         """Yield an object in chunks, so large transcripts never sit whole in memory.
 
-        Opening is retried; a fault after the first chunk is not (the caller has already
-        passed bytes on) and surfaces as StorageError.
+        Opening and the first chunk are retried, and read before this returns: a WSGI server
+        sends the headers with the first bytes, so a fault there, raised while the response
+        is iterated, would be a bare 500 instead of the caller's problem answer. A fault after
+        the first chunk is not retried (the caller has already passed bytes on) and surfaces
+        as StorageError.
 
         Raises:
             FileNotFoundError: the object does not exist (checked before the first chunk).
+            StorageError: storage failed before the first chunk, every try.
         """
-        chunks = self._retrying(f"open {name}", lambda: self._backend.open_chunks(name))
+
+        def opened() -> tuple[bytes, Iterator[bytes]]:
+            chunks = self._backend.open_chunks(name)
+            return next(chunks, b""), chunks
+
+        first, chunks = self._retrying(f"open {name}", opened)
 
         def translated() -> Iterator[bytes]:
+            if first:
+                yield first
             try:
                 yield from chunks
             except Exception as error:
